@@ -1,0 +1,202 @@
+/*
+ * ccroute_db.c: one libpq connection per SIP worker, driven without blocking.
+ *
+ * Every step (connect, prepare, query) runs against one deadline with poll(), so a database
+ * that is down, frozen or slow costs a call at most the configured time. After a failure the
+ * connection is dropped and reconnection waits out a growing backoff, so a dead database costs
+ * calls almost nothing: they go straight to the fallback until the next retry is due.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "core/dprint.h"
+
+#include "ccroute_db.h"
+
+#define STMT_ROUTE "ccroute_route_call"
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+static const char *db_conninfo;
+static int db_timeout_ms;
+
+static PGconn *conn;
+static long long next_retry_ms;
+static int backoff_ms = BACKOFF_MIN_MS;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ccr_db_configure(const char *conninfo, int timeout_ms)
+{
+	db_conninfo = conninfo;
+	db_timeout_ms = timeout_ms;
+}
+
+void ccr_db_close(void)
+{
+	if(conn) {
+		PQfinish(conn);
+		conn = NULL;
+	}
+}
+
+static void give_up(const char *what)
+{
+	/* The message, not the connection string: the latter may hold a password. */
+	LM_ERR("database %s failed: %s\n", what,
+			conn ? PQerrorMessage(conn) : "no connection");
+	ccr_db_close();
+	next_retry_ms = now_ms() + backoff_ms;
+	backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
+}
+
+/* Waits until the socket is ready for `events` or the deadline passes. */
+static int wait_socket(short events, long long deadline)
+{
+	struct pollfd pfd;
+	long long left;
+	int rc;
+
+	pfd.fd = PQsocket(conn);
+	pfd.events = events;
+	for(;;) {
+		left = deadline - now_ms();
+		if(left <= 0)
+			return -1;
+		rc = poll(&pfd, 1, (int)left);
+		if(rc > 0)
+			return 0;
+		if(rc < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int connect_by(long long deadline)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	conn = PQconnectStart(db_conninfo);
+	if(conn == NULL || PQstatus(conn) == CONNECTION_BAD)
+		return -1;
+	while(st != PGRES_POLLING_OK) {
+		if(st == PGRES_POLLING_FAILED)
+			return -1;
+		if(wait_socket(st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline) < 0)
+			return -1;
+		st = PQconnectPoll(conn);
+	}
+	return PQsetnonblocking(conn, 1);
+}
+
+/* Sends what libpq buffered, then collects the one result of the command sent. */
+static PGresult *result_by(long long deadline)
+{
+	PGresult *res, *extra;
+	int f;
+
+	while((f = PQflush(conn)) == 1)
+		if(wait_socket(POLLIN | POLLOUT, deadline) < 0 || PQconsumeInput(conn) == 0)
+			return NULL;
+	if(f < 0)
+		return NULL;
+	while(PQisBusy(conn)) {
+		if(wait_socket(POLLIN, deadline) < 0 || PQconsumeInput(conn) == 0)
+			return NULL;
+	}
+	res = PQgetResult(conn);
+	while((extra = PQgetResult(conn)) != NULL)
+		PQclear(extra);
+	return res;
+}
+
+static int prepare_by(long long deadline)
+{
+	PGresult *res;
+	int ok;
+
+	if(!PQsendPrepare(conn, STMT_ROUTE,
+			   "SELECT action, target, sip_status, reason"
+			   " FROM ccroute.route_call($1, $2, $3)",
+			   3, NULL))
+		return -1;
+	res = result_by(deadline);
+	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+static int ensure_connection(long long deadline)
+{
+	if(conn && PQstatus(conn) == CONNECTION_OK)
+		return 0;
+	ccr_db_close();
+	if(now_ms() < next_retry_ms)
+		return -1;
+	if(connect_by(deadline) < 0) {
+		give_up("connect");
+		return -1;
+	}
+	if(prepare_by(deadline) < 0) {
+		give_up("prepare");
+		return -1;
+	}
+	backoff_ms = BACKOFF_MIN_MS;
+	LM_INFO("connected to the routing database\n");
+	return 0;
+}
+
+void ccr_db_child_init(void)
+{
+	ensure_connection(now_ms() + db_timeout_ms);
+}
+
+static void copy_field(char *dst, size_t size, const PGresult *res, int col)
+{
+	snprintf(dst, size, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
+}
+
+int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
+		ccr_decision_t *out)
+{
+	long long deadline = now_ms() + db_timeout_ms;
+	const char *params[3] = {call_id, caller, dialed};
+	PGresult *res;
+
+	if(ensure_connection(deadline) < 0)
+		return -1;
+	if(!PQsendQueryPrepared(conn, STMT_ROUTE, 3, params, NULL, NULL, 0)) {
+		give_up("send");
+		return -1;
+	}
+	res = result_by(deadline);
+	if(res == NULL) {
+		/* The connection is mid-query: only a new one is in a known state. */
+		give_up("route_call (deadline passed)");
+		return -1;
+	}
+	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 4) {
+		LM_ERR("route_call failed: %s\n", PQresultErrorMessage(res));
+		PQclear(res);
+		if(PQstatus(conn) != CONNECTION_OK)
+			give_up("route_call");
+		return -1;
+	}
+	copy_field(out->action, sizeof(out->action), res, 0);
+	copy_field(out->target, sizeof(out->target), res, 1);
+	out->sip_status = PQgetisnull(res, 0, 2) ? 0 : atoi(PQgetvalue(res, 0, 2));
+	copy_field(out->reason, sizeof(out->reason), res, 3);
+	PQclear(res);
+	return 0;
+}

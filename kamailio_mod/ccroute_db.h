@@ -1,0 +1,32 @@
+/*
+ * ccroute_db.h: this worker's one libpq connection to the ccroute extension, used with a
+ * deadline so that a slow or absent database never holds a SIP worker for long.
+ */
+#ifndef CCROUTE_DB_H
+#define CCROUTE_DB_H
+
+#define CCR_FIELD_MAX 256
+
+/* What route_call() decided, copied out of libpq's result. */
+typedef struct ccr_decision
+{
+	char action[32];
+	char target[CCR_FIELD_MAX];
+	int sip_status;
+	char reason[128];
+} ccr_decision_t;
+
+/* Remembers the connection string; called once, before the fork. */
+void ccr_db_configure(const char *conninfo, int timeout_ms);
+
+/* Opens this worker's connection if it can within the deadline; a failure is not fatal. */
+void ccr_db_child_init(void);
+
+/* Asks route_call() for a decision. 0 on success, -1 when the database could not answer in
+ * time (down, slow, or erroring): the caller then uses its fallback. */
+int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
+		ccr_decision_t *out);
+
+void ccr_db_close(void);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * ccroute_mod.c: the Kamailio module's face: parameters, config functions and their KEMI
+ * twins, the $ccroute(...) pseudo-variable, and process start-up.
+ */
+#include <string.h>
+
+#include "core/dprint.h"
+#include "core/kemi.h"
+#include "core/mod_fix.h"
+#include "core/pvar.h"
+#include "core/sr_module.h"
+
+#include "ccroute_db.h"
+#include "ccroute_route.h"
+
+MODULE_VERSION
+
+static char *db_url = "host=127.0.0.1 dbname=ccroute user=ccroute_kamailio";
+static int timeout_ms = 100;
+static str fallback_uri = STR_NULL;
+
+static int mod_init(void);
+static int child_init(int rank);
+static void mod_destroy(void);
+static int w_ccroute_route(struct sip_msg *msg, char *p1, char *p2);
+static int pv_parse_ccroute(pv_spec_t *sp, str *in);
+static int pv_get_ccroute(struct sip_msg *msg, pv_param_t *param, pv_value_t *res);
+
+static cmd_export_t cmds[] = {
+	{"ccroute_route", (cmd_function)w_ccroute_route, 0, 0, 0, REQUEST_ROUTE | FAILURE_ROUTE},
+	{0, 0, 0, 0, 0, 0}
+};
+
+static param_export_t params[] = {
+	{"db_url", PARAM_STRING, &db_url},
+	{"timeout_ms", PARAM_INT, &timeout_ms},
+	{"fallback_uri", PARAM_STR, &fallback_uri},
+	{0, 0, 0}
+};
+
+static pv_export_t pvs[] = {
+	{{"ccroute", sizeof("ccroute") - 1}, PVT_OTHER, pv_get_ccroute, 0, pv_parse_ccroute, 0, 0, 0},
+	{{0, 0}, 0, 0, 0, 0, 0, 0, 0}
+};
+
+struct module_exports exports = {
+	"ccroute",		 /* module name */
+	DEFAULT_DLFLAGS, /* dlopen flags */
+	cmds,			 /* config functions */
+	params,			 /* module parameters */
+	0,				 /* RPC commands */
+	pvs,			 /* pseudo-variables */
+	0,				 /* response handling function */
+	mod_init,		 /* module initialization */
+	child_init,		 /* per-process initialization */
+	mod_destroy		 /* shutdown */
+};
+
+static int mod_init(void)
+{
+	if(timeout_ms < 1 || timeout_ms > 10000) {
+		LM_ERR("timeout_ms must be between 1 and 10000, not %d\n", timeout_ms);
+		return -1;
+	}
+	ccr_db_configure(db_url, timeout_ms);
+	return 0;
+}
+
+static int child_init(int rank)
+{
+	/* Only SIP workers talk to the database; a connection opened in the main or init process
+	 * would be inherited, and shared, by every child. A failure to connect is not fatal:
+	 * calls then go to the fallback until the database answers. */
+	if(rank == PROC_INIT || rank == PROC_MAIN || rank == PROC_TCP_MAIN || rank < 0)
+		return 0;
+	ccr_db_child_init();
+	return 0;
+}
+
+static void mod_destroy(void)
+{
+	ccr_db_close();
+}
+
+static int ki_ccroute_route(struct sip_msg *msg)
+{
+	return ccr_route(msg, &fallback_uri);
+}
+
+static int w_ccroute_route(struct sip_msg *msg, char *p1, char *p2)
+{
+	return ki_ccroute_route(msg);
+}
+
+/* $ccroute(action|target|status|reason): the decision for the current request. */
+enum { CCR_PV_ACTION, CCR_PV_TARGET, CCR_PV_STATUS, CCR_PV_REASON };
+
+static int pv_parse_ccroute(pv_spec_t *sp, str *in)
+{
+	static const char *names[] = {"action", "target", "status", "reason"};
+	int i;
+
+	for(i = 0; i < 4; i++) {
+		if(in->len == (int)strlen(names[i]) && strncmp(in->s, names[i], in->len) == 0) {
+			sp->pvp.pvn.type = PV_NAME_INTSTR;
+			sp->pvp.pvn.u.isname.type = 0;
+			sp->pvp.pvn.u.isname.name.n = i;
+			return 0;
+		}
+	}
+	LM_ERR("unknown $ccroute(%.*s): use action, target, status or reason\n", in->len, in->s);
+	return -1;
+}
+
+static int pv_get_ccroute(struct sip_msg *msg, pv_param_t *param, pv_value_t *res)
+{
+	const char *v;
+
+	switch(param->pvn.u.isname.name.n) {
+		case CCR_PV_STATUS:
+			return pv_get_sintval(msg, param, res, ccr_last.sip_status);
+		case CCR_PV_ACTION:
+			v = ccr_last.action;
+			break;
+		case CCR_PV_TARGET:
+			v = ccr_last.target;
+			break;
+		default:
+			v = ccr_last.reason;
+			break;
+	}
+	if(v[0] == '\0')
+		return pv_get_null(msg, param, res);
+	return pv_get_strzval(msg, param, res, (char *)v);
+}
+
+/* KEMI: KSR.ccroute.route() for Lua, Python and other routing scripts. */
+/* clang-format off */
+static sr_kemi_t sr_kemi_ccroute_exports[] = {
+	{ str_init("ccroute"), str_init("route"),
+		SR_KEMIP_INT, ki_ccroute_route,
+		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ {0, 0}, {0, 0}, 0, NULL, { 0, 0, 0, 0, 0, 0 } }
+};
+/* clang-format on */
+
+int mod_register(char *path, int *dlflags, void *p1, void *p2)
+{
+	sr_kemi_modules_add(sr_kemi_ccroute_exports);
+	return 0;
+}

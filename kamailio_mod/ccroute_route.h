@@ -1,0 +1,23 @@
+/*
+ * ccroute_route.h: the INVITE path on the proxy side.
+ */
+#ifndef CCROUTE_ROUTE_H
+#define CCROUTE_ROUTE_H
+
+#include "core/parser/msg_parser.h"
+#include "core/str.h"
+
+#include "ccroute_db.h"
+
+/* Return codes of ccroute_route(), as the config script sees them. */
+#define CCR_RC_ROUTED 1		 /* request URI set to the decided agent or destination */
+#define CCR_RC_FALLBACK 2	 /* database unavailable; request URI set to fallback_uri */
+#define CCR_RC_REJECT -1	 /* decided reject: reply $ccroute(status) $ccroute(reason) */
+#define CCR_RC_UNAVAILABLE -2 /* database unavailable and no fallback: reply 503 */
+
+/* The decision for the request being handled; a worker handles one request at a time. */
+extern ccr_decision_t ccr_last;
+
+int ccr_route(struct sip_msg *msg, str *fallback_uri);
+
+#endif

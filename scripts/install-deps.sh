@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs, from Debian's archive only, everything ccroute needs to build, run its demo and its
+# tests. Idempotent: when every package is already there it returns without touching apt.
+set -euo pipefail
+
+packages=(
+  build-essential dpkg-dev pkg-config
+  postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev
+  liblua5.4-dev
+  kamailio kamailio-extra-modules kamailio-postgres-modules
+  sip-tester
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root to install them" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# A package's own service must not start: tests run their own servers on free ports, and a
+# packaged Kamailio or PostgreSQL would only hold 5060 / 5432 for nothing.
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; added_policy=1
+fi
+trap '[ $added_policy -eq 1 ] && rm -f "$policy"' EXIT
+
+echo "install-deps: installing ${missing[*]}"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,157 @@
+# stack.sh: start and stop the real parts (a throwaway PostgreSQL cluster, Kamailio with the
+# ccroute module, sipp agents) on loopback, on free ports, in one temporary folder. Sourced by the
+# demo and by the tests; everything started is stopped by stack_stop, which the caller traps.
+#
+# PostgreSQL refuses to run as root, so its cluster runs as the postgres system user.
+
+STACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STACK_PG_BIN=$(pg_config --bindir)
+STACK_PG_USER=${CCROUTE_PG_USER:-postgres}
+STACK_PIDS=()
+STACK_PORTS=" "
+
+# A loopback port no one listens on (TCP or UDP), never 5432 or 5060, never handed out twice.
+stack_free_port() {
+	local p used
+	used=$(ss -Htuan 2>/dev/null | awk '{print $5}' | sed 's/.*://' | sort -u | tr '\n' ' ')
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		case " $used $STACK_PORTS " in *" $p "*) continue ;; esac
+		STACK_PORTS="$STACK_PORTS$p "
+		echo "$p"
+		return
+	done
+}
+
+stack_as_pg() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u "$STACK_PG_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# stack_init: the temporary folder, readable by the PostgreSQL user.
+stack_init() {
+	STACK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ccroute.XXXXXX")
+	chmod 755 "$STACK_DIR"
+	export STACK_DIR
+}
+
+# stack_pg_start: a cluster with the extension created in database "ccroute", and the login role
+# Kamailio uses, which may only execute the routing function.
+stack_pg_start() {
+	PGPORT=$(stack_free_port)
+	PGHOST=$STACK_DIR/pg
+	PGUSER=$STACK_PG_USER
+	PGDATABASE=ccroute
+	export PGPORT PGHOST PGUSER PGDATABASE
+	mkdir -p "$STACK_DIR/pg"
+	chown "$STACK_PG_USER" "$STACK_DIR/pg" 2>/dev/null || true
+	stack_as_pg "$STACK_PG_BIN/initdb" -D "$STACK_DIR/pg/data" -U "$STACK_PG_USER" \
+		-A trust -E UTF8 --locale=C.UTF-8 >"$STACK_DIR/pg/initdb.log" 2>&1 ||
+		{ cat "$STACK_DIR/pg/initdb.log"; return 1; }
+	cat >>"$STACK_DIR/pg/data/postgresql.conf" <<-EOF
+		listen_addresses = '127.0.0.1'
+		port = $PGPORT
+		unix_socket_directories = '$STACK_DIR/pg'
+		max_connections = 100
+		# Durability stays on, as in production: every routed call is committed durably.
+		synchronous_commit = on
+		fsync = on
+		log_min_messages = warning
+		log_min_error_statement = error
+	EOF
+	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -l "$STACK_DIR/pg/server.log" \
+		-w -t 60 start >/dev/null || { cat "$STACK_DIR/pg/server.log"; return 1; }
+	STACK_PG_STARTED=1
+	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE ccroute' >/dev/null
+	psql -X -q -v ON_ERROR_STOP=1 <<-'EOF'
+		CREATE EXTENSION ccroute;
+		CREATE ROLE ccroute_kamailio LOGIN;
+		GRANT USAGE ON SCHEMA ccroute TO ccroute_kamailio;
+		GRANT EXECUTE ON FUNCTION ccroute.route_call(text, text, text) TO ccroute_kamailio;
+	EOF
+}
+
+stack_pg_stop() {
+	[ -n "${STACK_PG_STARTED:-}" ] || return 0
+	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -m immediate -w stop >/dev/null 2>&1
+	STACK_PG_STARTED=
+}
+
+# stack_kamailio_start [extra -A defines...]: Kamailio with the freshly built module, the
+# shipped configuration, and the database started above.
+stack_kamailio_start() {
+	KAM_PORT=$(stack_free_port)
+	export KAM_PORT
+	mkdir -p "$STACK_DIR/kamailio"
+	kamailio -f "$STACK_ROOT/kamailio_mod/kamailio.cfg" -DD -E -m 128 \
+		-Y "$STACK_DIR/kamailio" -P "$STACK_DIR/kamailio/kamailio.pid" \
+		-A "LISTEN=udp:127.0.0.1:$KAM_PORT" \
+		-A "CCROUTE_MODULE=\"$STACK_ROOT/kamailio_mod/ccroute.so\"" \
+		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=ccroute_kamailio\"" \
+		"$@" >"$STACK_DIR/kamailio/kamailio.log" 2>&1 &
+	STACK_KAM_PID=$!
+	STACK_PIDS+=("$STACK_KAM_PID")
+	# Ready when its SIP socket is bound.
+	for _ in $(seq 1 100); do
+		if ss -Huln "sport = :$KAM_PORT" | grep -q .; then return 0; fi
+		if ! kill -0 "$STACK_KAM_PID" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	echo "kamailio did not start:" >&2
+	tail -n 30 "$STACK_DIR/kamailio/kamailio.log" >&2
+	return 1
+}
+
+# stack_agent_start NAME: a sipp phone that answers calls; prints its port. Calls it receives are
+# logged, one Call-ID a line, in $STACK_DIR/agents/NAME.calls.
+stack_agent_start() {
+	local name=$1 port out pid
+	port=$(stack_free_port)
+	mkdir -p "$STACK_DIR/agents"
+	out=$(cd "$STACK_DIR/agents" && sipp -sf "$STACK_ROOT/tests/sipp/agent_uas.xml" \
+		-i 127.0.0.1 -p "$port" -bg -nostdin -trace_logs -log_file "$name.calls" \
+		-trace_err -error_file "$name.errors" 2>&1)
+	pid=$(echo "$out" | sed -n 's/.*PID=\[\([0-9]*\)\].*/\1/p')
+	if [ -z "$pid" ]; then
+		echo "sipp agent $name did not start: $out" >&2
+		return 1
+	fi
+	STACK_PIDS+=("$pid")
+	touch "$STACK_DIR/agents/$name.calls"
+	echo "$port"
+}
+
+# stack_calls CSV COUNT [sipp options...]: place COUNT calls through Kamailio, each dialing the
+# next line's number (field0) from the next line's caller (field1).
+stack_calls() {
+	local csv=$1 count=$2
+	shift 2
+	(cd "$STACK_DIR" && sipp -sf "$STACK_ROOT/tests/sipp/caller_uac.xml" -inf "$csv" \
+		-i 127.0.0.1 -p "$(stack_free_port)" -m "$count" -r 20 -l 50 -nostdin \
+		-timeout 60 -timeout_error -trace_err -error_file callers.errors \
+		"$@" "127.0.0.1:$KAM_PORT" >"$STACK_DIR/callers.out" 2>&1)
+}
+
+# stack_rejected_call CSV STATUS: one call that must be answered with STATUS.
+stack_rejected_call() {
+	local csv=$1 status=$2 scen="$STACK_DIR/rejected_$2.xml"
+	sed "s/@STATUS@/$status/g" "$STACK_ROOT/tests/sipp/caller_rejected.xml.in" >"$scen"
+	(cd "$STACK_DIR" && sipp -sf "$scen" -inf "$csv" -i 127.0.0.1 -p "$(stack_free_port)" \
+		-m 1 -nostdin -timeout 20 -timeout_error -trace_err -error_file "rejected_$status.errors" \
+		"127.0.0.1:$KAM_PORT" >"$STACK_DIR/rejected_$status.out" 2>&1)
+}
+
+stack_stop() {
+	local pid
+	for pid in "${STACK_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${STACK_PIDS[@]}"; do
+		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	done
+	STACK_PIDS=()
+	stack_pg_stop
+	if [ -n "${STACK_DIR:-}" ] && [ -z "${CCROUTE_KEEP:-}" ]; then rm -rf "$STACK_DIR"; fi
+}

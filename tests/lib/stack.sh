@@ -38,9 +38,8 @@ stack_init() {
 	export STACK_DIR
 }
 
-# stack_pg_start: a cluster with the extension created in database "ccroute", and the login role
-# Kamailio uses, which may only execute the routing function.
-stack_pg_start() {
+# stack_pg_cluster: a bare cluster, as the postgres system user, on a free port.
+stack_pg_cluster() {
 	PGPORT=$(stack_free_port)
 	PGHOST=$STACK_DIR/pg
 	PGUSER=$STACK_PG_USER
@@ -65,6 +64,12 @@ stack_pg_start() {
 	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -l "$STACK_DIR/pg/server.log" \
 		-w -t 60 start >/dev/null || { cat "$STACK_DIR/pg/server.log"; return 1; }
 	STACK_PG_STARTED=1
+}
+
+# stack_pg_start: a cluster with the extension created in database "ccroute", and the login role
+# Kamailio uses, which may only execute the routing function.
+stack_pg_start() {
+	stack_pg_cluster || return 1
 	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE ccroute' >/dev/null
 	psql -X -q -v ON_ERROR_STOP=1 <<-'EOF'
 		CREATE EXTENSION ccroute;
@@ -74,10 +79,16 @@ stack_pg_start() {
 	EOF
 }
 
+# stack_pg_stop: stops the cluster at once, as a crash would (its data stays for a restart).
 stack_pg_stop() {
 	[ -n "${STACK_PG_STARTED:-}" ] || return 0
 	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -m immediate -w stop >/dev/null 2>&1
 	STACK_PG_STARTED=
+}
+
+stack_pg_restart() {
+	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -l "$STACK_DIR/pg/server.log" \
+		-w -t 60 start >/dev/null && STACK_PG_STARTED=1
 }
 
 # stack_kamailio_start [extra -A defines...]: Kamailio with the freshly built module, the
@@ -103,6 +114,14 @@ stack_kamailio_start() {
 	echo "kamailio did not start:" >&2
 	tail -n 30 "$STACK_DIR/kamailio/kamailio.log" >&2
 	return 1
+}
+
+stack_kamailio_stop() {
+	[ -n "${STACK_KAM_PID:-}" ] || return 0
+	kill "$STACK_KAM_PID" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$STACK_KAM_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$STACK_KAM_PID" 2>/dev/null
+	STACK_KAM_PID=
 }
 
 # stack_agent_start NAME: a sipp phone that answers calls; prints its port. Calls it receives are

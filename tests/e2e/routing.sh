@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# End to end: real sipp callers dial through a real Kamailio with the ccroute module, which asks
+# the real extension in a throwaway PostgreSQL cluster; real sipp agents answer.
+set -u
+cd "$(dirname "$0")/../.."
+source tests/lib/stack.sh
+source tests/lib/tap.sh
+
+stack_init
+trap stack_stop EXIT
+stack_pg_start || { tap_not_ok "postgresql starts"; exit 1; }
+alice=$(stack_agent_start alice) && bob=$(stack_agent_start bob) &&
+	fallback=$(stack_agent_start fallback) || { tap_not_ok "sipp agents start"; exit 1; }
+
+psql -X -q -v ON_ERROR_STOP=1 <<SQL || { tap_not_ok "test tenants load"; exit 1; }
+INSERT INTO ccroute.tenant (name) VALUES ('acme'), ('gone');
+INSERT INTO ccroute.did (did, tenant_id, destination) VALUES
+  ('+81312345678', (SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme'), 'sip:alice@127.0.0.1:$alice'),
+  ('+81312345679', (SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme'), 'sip:bob@127.0.0.1:$bob'),
+  ('+81399999999', (SELECT tenant_id FROM ccroute.tenant WHERE name = 'gone'), 'sip:alice@127.0.0.1:$alice');
+UPDATE ccroute.tenant SET status = 'cancelled' WHERE name = 'gone';
+SQL
+
+stack_kamailio_start || { tap_not_ok "kamailio loads the module and starts"; exit 1; }
+tap_ok "kamailio loads the module and starts"
+
+# --- Calls to two numbers reach the agents the database names, and every one is recorded.
+csv=$STACK_DIR/calls.csv
+printf 'SEQUENTIAL\n+81312345678;+819011110001;\n+81312345679;+819011110002;\n' >"$csv"
+stack_calls "$csv" 10
+check_eq "ten calls complete (INVITE, 200, ACK, BYE)" 0 $?
+check_eq "every call is recorded once" 10 "$(psql -XAtc 'SELECT count(DISTINCT call_id) FROM ccroute.call')"
+misrouted=0
+for agent in alice bob; do
+	port=${!agent}
+	while read -r cid; do
+		[ -n "$cid" ] || continue
+		target=$(psql -XAtc "SELECT target FROM ccroute.call WHERE call_id = '$cid'")
+		[ "$target" = "sip:$agent@127.0.0.1:$port" ] || misrouted=$((misrouted + 1))
+	done <"$STACK_DIR/agents/$agent.calls"
+done
+check_eq "alice received the five calls to her number" 5 "$(grep -c . "$STACK_DIR/agents/alice.calls")"
+check_eq "bob received the five calls to his number" 5 "$(grep -c . "$STACK_DIR/agents/bob.calls")"
+check_eq "each agent received exactly the calls the database routed to it" 0 "$misrouted"
+
+# --- Calls the database refuses get a clear SIP status, not silence.
+printf 'SEQUENTIAL\n+81300000000;+819011110003;\n' >"$STACK_DIR/unknown.csv"
+stack_rejected_call "$STACK_DIR/unknown.csv" 404
+check_eq "an unknown number is answered 404" 0 $?
+printf 'SEQUENTIAL\n12ab34;+819011110004;\n' >"$STACK_DIR/malformed.csv"
+stack_rejected_call "$STACK_DIR/malformed.csv" 404
+check_eq "a malformed dialed number is answered 404" 0 $?
+printf 'SEQUENTIAL\n+81399999999;+819011110005;\n' >"$STACK_DIR/cancelled.csv"
+stack_rejected_call "$STACK_DIR/cancelled.csv" 410
+check_eq "a cancelled tenant's number is answered 410" 0 $?
+check_eq "the cancelled tenant's refused call is recorded" 1 \
+	"$(psql -XAtc "SELECT count(*) FROM ccroute.call WHERE dialed = '+81399999999' AND action = 'reject'")"
+
+# --- The database goes away: every INVITE is still answered, promptly, with 503.
+stack_pg_stop
+started=$(date +%s%N)
+stack_rejected_call "$csv" 503
+check_eq "with the database down a call is answered 503" 0 $?
+elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+check_le "the 503 comes within 2 s (measured ${elapsed_ms} ms)" 2000 "$elapsed_ms"
+
+# --- The database comes back: routing resumes by itself, without restarting Kamailio.
+stack_pg_restart
+recovered=1
+for _ in $(seq 1 30); do
+	if stack_calls "$csv" 1; then recovered=0; break; fi
+	sleep 0.5
+done
+check_eq "routing resumes after the database restarts" 0 "$recovered"
+# Each worker reconnects when its own backoff (at most 5 s) runs out.
+all_routed=1
+for _ in $(seq 1 12); do
+	if stack_calls "$csv" 8; then all_routed=0; break; fi
+	sleep 0.5
+done
+check_eq "within the reconnect backoff every worker routes calls again" 0 "$all_routed"
+
+# --- With a fallback destination, calls go to the other PBX while the database is down.
+stack_kamailio_stop
+stack_kamailio_start -A "FALLBACK_URI=\"sip:pbx@127.0.0.1:$fallback\"" ||
+	tap_not_ok "kamailio restarts with a fallback"
+stack_pg_stop
+before=$(grep -c . "$STACK_DIR/agents/fallback.calls")
+stack_calls "$csv" 4
+check_eq "with the database down and a fallback, calls complete" 0 $?
+check_eq "those calls reached the fallback PBX" 4 \
+	$(($(grep -c . "$STACK_DIR/agents/fallback.calls") - before))
+
+tap_exit

@@ -63,5 +63,15 @@ for t in tests/e2e/*.sh; do
 	rm -f "$out"
 done
 
+# Every test stops what it started, also when it fails.
+echo "== leftovers"
+left=$(pgrep -f "${TMPDIR:-/tmp}/ccroute\." | tr '\n' ' ')
+if [ -z "$left" ]; then
+	echo "ok - no server or phone started by the tests outlives them"; passed=$((passed + 1))
+else
+	echo "not ok - processes outlive the tests: $left"; failed=$((failed + 1))
+	pkill -f "${TMPDIR:-/tmp}/ccroute\." || true
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -7,8 +7,11 @@
 STACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STACK_PG_BIN=$(pg_config --bindir)
 STACK_PG_USER=${CCROUTE_PG_USER:-postgres}
-STACK_PIDS=()
 STACK_PORTS=" "
+
+# Started processes are written to a file, not a variable: helpers that start them run in
+# command substitutions (subshells), whose variables never reach the caller.
+stack_track() { echo "$1" >>"$STACK_DIR/pids"; }
 
 # A loopback port no one listens on (TCP or UDP), never 5432 or 5060, never handed out twice.
 stack_free_port() {
@@ -104,7 +107,7 @@ stack_kamailio_start() {
 		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=ccroute_kamailio\"" \
 		"$@" >"$STACK_DIR/kamailio/kamailio.log" 2>&1 &
 	STACK_KAM_PID=$!
-	STACK_PIDS+=("$STACK_KAM_PID")
+	stack_track "$STACK_KAM_PID"
 	# Ready when its SIP socket is bound.
 	for _ in $(seq 1 100); do
 		if ss -Huln "sport = :$KAM_PORT" | grep -q .; then return 0; fi
@@ -120,7 +123,7 @@ stack_kamailio_stop() {
 	[ -n "${STACK_KAM_PID:-}" ] || return 0
 	kill "$STACK_KAM_PID" 2>/dev/null
 	for _ in $(seq 1 100); do kill -0 "$STACK_KAM_PID" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$STACK_KAM_PID" 2>/dev/null
+	kill -9 "$STACK_KAM_PID" 2>/dev/null || true
 	STACK_KAM_PID=
 }
 
@@ -131,14 +134,14 @@ stack_agent_start() {
 	port=$(stack_free_port)
 	mkdir -p "$STACK_DIR/agents"
 	out=$(cd "$STACK_DIR/agents" && sipp -sf "$STACK_ROOT/tests/sipp/agent_uas.xml" \
-		-i 127.0.0.1 -p "$port" -bg -nostdin -trace_logs -log_file "$name.calls" \
-		-trace_err -error_file "$name.errors" 2>&1)
+		-i 127.0.0.1 -p "$port" -bg -nostdin -trace_logs -log_file "$STACK_DIR/agents/$name.calls" \
+		-trace_err -error_file "$STACK_DIR/agents/$name.errors" 2>&1)
 	pid=$(echo "$out" | sed -n 's/.*PID=\[\([0-9]*\)\].*/\1/p')
 	if [ -z "$pid" ]; then
 		echo "sipp agent $name did not start: $out" >&2
 		return 1
 	fi
-	STACK_PIDS+=("$pid")
+	stack_track "$pid"
 	touch "$STACK_DIR/agents/$name.calls"
 	echo "$port"
 }
@@ -164,13 +167,17 @@ stack_rejected_call() {
 }
 
 stack_stop() {
+	set +e
 	local pid
-	for pid in "${STACK_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${STACK_PIDS[@]}"; do
+	local pids
+	pids=$(cat "${STACK_DIR:-/nonexistent}/pids" 2>/dev/null)
+	for pid in $pids; do kill "$pid" 2>/dev/null; done
+	for pid in $pids; do
 		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null
 	done
-	STACK_PIDS=()
-	stack_pg_stop
+	rm -f "${STACK_DIR:-/nonexistent}/pids"
+	stack_pg_stop || true
 	if [ -n "${STACK_DIR:-}" ] && [ -z "${CCROUTE_KEEP:-}" ]; then rm -rf "$STACK_DIR"; fi
+	return 0
 }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The demo: a throwaway PostgreSQL with the ccroute extension and a demo tenant, Kamailio with the
+# ccroute module, three sipp agent phones, and sipp callers dialing the tenant's numbers. Prints
+# which call went where, then stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tests/lib/stack.sh
+
+stack_init
+trap stack_stop EXIT
+
+echo "Starting PostgreSQL with the ccroute extension..."
+stack_pg_start
+echo "Starting three agent phones (sipp)..."
+alice=$(stack_agent_start alice)
+bob=$(stack_agent_start bob)
+carol=$(stack_agent_start carol)
+psql -X -q -v ON_ERROR_STOP=1 -v alice="$alice" -v bob="$bob" -v carol="$carol" \
+	-f tests/demo/demo_tenant.sql
+echo "Starting Kamailio with the ccroute module on udp:127.0.0.1:..."
+stack_kamailio_start
+echo "  listening on udp:127.0.0.1:$KAM_PORT"
+
+echo "Placing 9 calls to the demo tenant's numbers..."
+cat >"$STACK_DIR/calls.csv" <<CSV
+SEQUENTIAL
++81312345001;+819011110001;
++81312345002;+819011110002;
++81312345003;+819011110003;
+CSV
+stack_calls "$STACK_DIR/calls.csv" 9 || { echo "calls failed:"; tail -n 20 "$STACK_DIR/callers.out"; exit 1; }
+echo "Placing 1 call to a number nobody has..."
+printf 'SEQUENTIAL\n+81300000000;+819011110009;\n' >"$STACK_DIR/unknown.csv"
+stack_rejected_call "$STACK_DIR/unknown.csv" 404 || { echo "the unknown number was not refused"; exit 1; }
+
+echo
+echo "Where each call went (from the database), and which phone really rang (from sipp):"
+{
+	echo "CREATE TEMP TABLE rang (call_id text, phone text);"
+	for a in alice bob carol; do
+		sed "s/'/''/g; s/.*/INSERT INTO rang VALUES ('&', '$a');/" "$STACK_DIR/agents/$a.calls"
+	done
+	cat <<'SQL'
+SELECT c.call_seq AS "#", c.caller, c.dialed, c.action,
+       coalesce(c.target, c.sip_status::text) AS "routed to",
+       coalesce(r.phone, '-') AS "phone that rang"
+  FROM ccroute.call c LEFT JOIN rang r USING (call_id)
+ ORDER BY c.call_seq;
+SQL
+} | psql -X -q -v ON_ERROR_STOP=1
+echo "The call to +81300000000 was refused by the database with 404 Number Not In Service."
+echo "Demo done; stopping what it started."

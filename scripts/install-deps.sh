@@ -8,7 +8,7 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev
   liblua5.4-dev
   kamailio kamailio-extra-modules kamailio-postgres-modules
-  sip-tester
+  sip-tester iproute2 procps
 )
 
 missing=()

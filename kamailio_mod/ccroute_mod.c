@@ -15,7 +15,7 @@
 
 MODULE_VERSION
 
-static char *db_url = "host=127.0.0.1 dbname=ccroute user=ccroute_kamailio";
+static char *db_url = "host=127.0.0.1 dbname=ccroute user=kamailio";
 static int timeout_ms = 100;
 static str fallback_uri = STR_NULL;
 

@@ -15,7 +15,7 @@ echo "Starting three agent phones (sipp)..."
 alice=$(stack_agent_start alice)
 bob=$(stack_agent_start bob)
 carol=$(stack_agent_start carol)
-psql -X -q -v ON_ERROR_STOP=1 -v alice="$alice" -v bob="$bob" -v carol="$carol" \
+psql -X -q -o /dev/null -U dba -v ON_ERROR_STOP=1 -v alice="$alice" -v bob="$bob" -v carol="$carol" \
 	-f tests/demo/demo_tenant.sql
 echo "Starting Kamailio with the ccroute module on udp:127.0.0.1:..."
 stack_kamailio_start

@@ -3,16 +3,29 @@ CREATE EXTENSION ccroute;
 -- Errors show their message; the SQLSTATE that stopped each is echoed after it.
 \set VERBOSITY terse
 
-INSERT INTO ccroute.tenant (name) VALUES ('acme'), ('gone');
-INSERT INTO ccroute.did (did, tenant_id, destination) VALUES
-  ('+81312345678', (SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme'), 'sip:alice@192.0.2.10:5060'),
-  ('+81399999999', (SELECT tenant_id FROM ccroute.tenant WHERE name = 'gone'), 'sip:bob@192.0.2.11');
-UPDATE ccroute.tenant SET status = 'cancelled' WHERE name = 'gone';
+CREATE ROLE ccroute_test_dba IN ROLE ccroute_platform_dba;
+CREATE ROLE ccroute_test_kamailio IN ROLE ccroute_kamailio;
+SET ROLE ccroute_test_dba;
+SELECT ccroute.create_tenant('acme'), ccroute.create_tenant('gone');
+SELECT ccroute.add_did('acme', '+81312345678', NULL, 'sip:alice@192.0.2.10:5060');
+-- A number needs a skill or a destination.
+SELECT ccroute.add_did('acme', '+81312345670', NULL, NULL);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+INSERT INTO ccroute.skill (tenant_id, name) SELECT tenant_id, 'sales' FROM ccroute.tenant WHERE name = 'acme';
+SET ROLE ccroute_test_dba;
+SELECT ccroute.add_did('acme', '+81312345670', 'sales', NULL);
+SELECT ccroute.add_did('gone', '+81399999999', NULL, 'sip:bob@192.0.2.11');
+SELECT ccroute.cancel_tenant('gone');
+-- The proxy's role routes calls.
+SET ROLE ccroute_test_kamailio;
 
 -- A known number goes to its destination, and the call is recorded.
 SELECT * FROM ccroute.route_call('call-1@example', '+819011112222', '+81312345678');
+RESET ROLE;
 SELECT t.name, c.call_id, c.caller, c.dialed, c.action, c.target
   FROM ccroute.call c JOIN ccroute.tenant t USING (tenant_id) ORDER BY c.call_seq;
+SET ROLE ccroute_test_kamailio;
 
 -- Unknown and malformed numbers are rejects with a reason, never errors, and record nothing.
 SELECT * FROM ccroute.route_call('call-2@example', '+819011112222', '+81300000000');
@@ -25,27 +38,36 @@ SELECT * FROM ccroute.route_call(E'call-6\n@example', '+819011112222', '+8131234
 SELECT * FROM ccroute.route_call(repeat('x', 256), '+819011112222', '+81312345678');
 SELECT * FROM ccroute.route_call('call-7@example', E'<script>\x01', '+81312345678');
 SELECT * FROM ccroute.route_call('call-8@example', '', '+81312345678');
+RESET ROLE;
 SELECT count(*) AS calls_recorded FROM ccroute.call;
+SET ROLE ccroute_test_kamailio;
 
 -- A cancelled tenant's number is refused as gone, and the refused call is recorded.
 SELECT * FROM ccroute.route_call('call-9@example', 'anonymous', '+81399999999');
+RESET ROLE;
 SELECT c.call_id, c.action, c.target FROM ccroute.call c
   JOIN ccroute.tenant t USING (tenant_id) WHERE t.name = 'gone';
+SET ROLE ccroute_test_kamailio;
+
+-- A number whose skill has nobody yet is answered "no agent" (skill routing arrives with agent
+-- state).
+SELECT * FROM ccroute.route_call('call-11@example', 'anonymous', '+81312345670');
 
 -- NULL arguments (STRICT) decide nothing.
 SELECT * FROM ccroute.route_call(NULL, 'x', '+81312345678');
+RESET ROLE;
 
 -- Stored numbers and destinations are checked on the way in.
-INSERT INTO ccroute.did (did, tenant_id, destination)
-  VALUES ('0312345678', (SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme'), 'sip:a@192.0.2.1');
+SET ROLE ccroute_test_dba;
+SELECT ccroute.add_did('acme', '0312345678', NULL, 'sip:a@192.0.2.1');
 \echo :LAST_ERROR_SQLSTATE
-INSERT INTO ccroute.did (did, tenant_id, destination)
-  VALUES ('+81312340000', (SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme'), E'sip:a@b\r\nX-Evil: 1');
+SELECT ccroute.add_did('acme', '+81312340000', NULL, E'sip:a@b\r\nX-Evil: 1');
 \echo :LAST_ERROR_SQLSTATE
-INSERT INTO ccroute.tenant (name) VALUES ('Robert''); DROP TABLE ccroute.call; --');
+SELECT ccroute.create_tenant('Robert''); DROP TABLE ccroute.call; --');
 \echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
 
--- Nobody but those granted it may route calls.
+-- Nobody but the proxy's role may route calls.
 CREATE ROLE ccroute_test_stranger;
 GRANT USAGE ON SCHEMA ccroute TO ccroute_test_stranger;
 SET ROLE ccroute_test_stranger;
@@ -56,4 +78,4 @@ SELECT count(*) FROM ccroute.call;
 RESET ROLE;
 DROP EXTENSION ccroute;
 DROP SCHEMA ccroute;
-DROP ROLE ccroute_test_stranger;
+DROP ROLE ccroute_test_stranger, ccroute_test_dba, ccroute_test_kamailio;

@@ -2,8 +2,13 @@
  * route_call.c: the per-INVITE routing decision, the one function Kamailio calls for each call.
  *
  * It reads top to bottom as the decision is made: check the input from the network, resolve the
- * dialed number to its tenant, refuse a cancelled tenant, record the call, return the decision.
- * Everything happens in the caller's single transaction, so one round trip decides and records.
+ * dialed number to its tenant, enter that tenant's context (from then on row-level security
+ * shows this function that tenant's rows only), refuse a cancelled tenant, record the call,
+ * return the decision. Everything happens in the caller's single transaction, so one round trip
+ * decides and records.
+ *
+ * ccroute_route_call is the entry point of SQL version 0.1 (no directory, no context), kept so
+ * that a database not yet updated keeps routing after the library is.
  */
 #include "postgres.h"
 
@@ -14,14 +19,39 @@
 #include "utils/builtins.h"
 
 #include "input_check.h"
-
-PG_MODULE_MAGIC;
+#include "tenant_context.h"
 
 PG_FUNCTION_INFO_V1(ccroute_route_call);
+PG_FUNCTION_INFO_V1(ccroute_route_call_v2);
 
-/* Plans are prepared once per backend and kept: the router runs thousands of times a second. */
-static SPIPlanPtr did_plan = NULL;
-static SPIPlanPtr record_plan = NULL;
+/* The queries of one SQL version of the schema. Plans are prepared once per backend and kept:
+ * the router runs thousands of times a second. */
+typedef struct RouterPlans
+{
+	const char *directory_sql;	/* dialed number -> tenant; NULL: did_sql finds the tenant */
+	const char *did_sql;
+	SPIPlanPtr	directory;
+	SPIPlanPtr	did;
+	SPIPlanPtr	record;
+} RouterPlans;
+
+static RouterPlans plans_v1 = {
+	NULL,
+	"SELECT d.tenant_id, d.destination, t.status "
+	"FROM ccroute.did d JOIN ccroute.tenant t ON t.tenant_id OPERATOR(pg_catalog.=) d.tenant_id "
+	"WHERE d.did OPERATOR(pg_catalog.=) $1",
+};
+
+static RouterPlans plans_v2 = {
+	"SELECT tenant_id FROM ccroute.did_directory WHERE did OPERATOR(pg_catalog.=) $1",
+	"SELECT d.tenant_id, d.destination, t.status "
+	"FROM ccroute.did d JOIN ccroute.tenant t ON t.tenant_id OPERATOR(pg_catalog.=) d.tenant_id "
+	"WHERE d.tenant_id OPERATOR(pg_catalog.=) $2 AND d.did OPERATOR(pg_catalog.=) $1",
+};
+
+#define RECORD_SQL \
+	"INSERT INTO ccroute.call (tenant_id, call_id, caller, dialed, action, target) " \
+	"VALUES ($1, $2, $3, $4, $5, $6)"
 
 typedef struct Decision
 {
@@ -44,22 +74,17 @@ prepare_kept(const char *sql, int nargs, Oid *argtypes)
 }
 
 static void
-prepare_plans(void)
+prepare_plans(RouterPlans *p)
 {
-	Oid			text1[1] = {TEXTOID};
+	Oid			did_args[2] = {TEXTOID, INT8OID};
 	Oid			record_args[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
-	if (did_plan == NULL)
-		did_plan = prepare_kept(
-			"SELECT d.tenant_id, d.destination, t.status "
-			"FROM ccroute.did d JOIN ccroute.tenant t ON t.tenant_id OPERATOR(pg_catalog.=) d.tenant_id "
-			"WHERE d.did OPERATOR(pg_catalog.=) $1",
-			1, text1);
-	if (record_plan == NULL)
-		record_plan = prepare_kept(
-			"INSERT INTO ccroute.call (tenant_id, call_id, caller, dialed, action, target) "
-			"VALUES ($1, $2, $3, $4, $5, $6)",
-			6, record_args);
+	if (p->directory == NULL && p->directory_sql != NULL)
+		p->directory = prepare_kept(p->directory_sql, 1, did_args);
+	if (p->did == NULL)
+		p->did = prepare_kept(p->did_sql, p->directory_sql ? 2 : 1, did_args);
+	if (p->record == NULL)
+		p->record = prepare_kept(RECORD_SQL, 6, record_args);
 }
 
 static Decision
@@ -71,7 +96,7 @@ reject(int status, const char *reason)
 }
 
 static void
-record_call(int64 tenant_id, text *call_id, text *caller, text *dialed, const Decision *d)
+record_call(RouterPlans *p, int64 tenant_id, text *call_id, text *caller, text *dialed, const Decision *d)
 {
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
@@ -87,15 +112,15 @@ record_call(int64 tenant_id, text *call_id, text *caller, text *dialed, const De
 	else
 		nulls[5] = 'n';
 
-	rc = SPI_execute_plan(record_plan, values, nulls, false, 0);
+	rc = SPI_execute_plan(p->record, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "ccroute: recording the call failed: %s", SPI_result_code_string(rc));
 }
 
 static Decision
-decide(text *call_id, text *caller, text *dialed)
+decide(RouterPlans *p, text *call_id, text *caller, text *dialed)
 {
-	Datum		arg[1];
+	Datum		arg[2];
 	int			rc;
 	bool		isnull;
 	int64		tenant_id;
@@ -112,7 +137,19 @@ decide(text *call_id, text *caller, text *dialed)
 		return reject(404, problem);
 
 	arg[0] = PointerGetDatum(dialed);
-	rc = SPI_execute_plan(did_plan, arg, NULL, true, 1);
+	if (p->directory)
+	{
+		rc = SPI_execute_plan(p->directory, arg, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "ccroute: looking up the dialed number failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed == 0)
+			return reject(404, "Number Not In Service");
+		tenant_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		ccroute_set_tenant_context(tenant_id);
+		arg[1] = Int64GetDatum(tenant_id);
+	}
+
+	rc = SPI_execute_plan(p->did, arg, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "ccroute: looking up the dialed number failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -124,6 +161,8 @@ decide(text *call_id, text *caller, text *dialed)
 
 	if (strcmp(status, "active") != 0)
 		d = reject(410, "Number No Longer In Service");
+	else if (destination == NULL)
+		d = reject(480, "No Agent Available");
 	else
 	{
 		d.action = "destination";
@@ -131,12 +170,12 @@ decide(text *call_id, text *caller, text *dialed)
 		d.sip_status = 0;
 		d.reason = NULL;
 	}
-	record_call(tenant_id, call_id, caller, dialed, &d);
+	record_call(p, tenant_id, call_id, caller, dialed, &d);
 	return d;
 }
 
-Datum
-ccroute_route_call(PG_FUNCTION_ARGS)
+static Datum
+route_call(FunctionCallInfo fcinfo, RouterPlans *plans)
 {
 	text	   *call_id = PG_GETARG_TEXT_PP(0);
 	text	   *caller = PG_GETARG_TEXT_PP(1);
@@ -156,8 +195,8 @@ ccroute_route_call(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "ccroute: SPI_connect failed");
-	prepare_plans();
-	d = decide(call_id, caller, dialed);
+	prepare_plans(plans);
+	d = decide(plans, call_id, caller, dialed);
 
 	/* SPI_finish frees SPI's memory: the result is copied into the caller's context first. */
 	spi_ctx = MemoryContextSwitchTo(caller_ctx);
@@ -178,4 +217,16 @@ ccroute_route_call(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+Datum
+ccroute_route_call(PG_FUNCTION_ARGS)
+{
+	return route_call(fcinfo, &plans_v1);
+}
+
+Datum
+ccroute_route_call_v2(PG_FUNCTION_ARGS)
+{
+	return route_call(fcinfo, &plans_v2);
 }

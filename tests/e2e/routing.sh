@@ -12,13 +12,12 @@ stack_pg_start || { tap_not_ok "postgresql starts"; exit 1; }
 alice=$(stack_agent_start alice) && bob=$(stack_agent_start bob) &&
 	fallback=$(stack_agent_start fallback) || { tap_not_ok "sipp agents start"; exit 1; }
 
-psql -X -q -v ON_ERROR_STOP=1 <<SQL || { tap_not_ok "test tenants load"; exit 1; }
-INSERT INTO ccroute.tenant (name) VALUES ('acme'), ('gone');
-INSERT INTO ccroute.did (did, tenant_id, destination) VALUES
-  ('+81312345678', (SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme'), 'sip:alice@127.0.0.1:$alice'),
-  ('+81312345679', (SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme'), 'sip:bob@127.0.0.1:$bob'),
-  ('+81399999999', (SELECT tenant_id FROM ccroute.tenant WHERE name = 'gone'), 'sip:alice@127.0.0.1:$alice');
-UPDATE ccroute.tenant SET status = 'cancelled' WHERE name = 'gone';
+psql -X -q -v ON_ERROR_STOP=1 -U dba <<SQL || { tap_not_ok "test tenants load"; exit 1; }
+SELECT ccroute.create_tenant('acme'), ccroute.create_tenant('gone');
+SELECT ccroute.add_did('acme', '+81312345678', NULL, 'sip:alice@127.0.0.1:$alice');
+SELECT ccroute.add_did('acme', '+81312345679', NULL, 'sip:bob@127.0.0.1:$bob');
+SELECT ccroute.add_did('gone', '+81399999999', NULL, 'sip:alice@127.0.0.1:$alice');
+SELECT ccroute.cancel_tenant('gone');
 SQL
 
 stack_kamailio_start || { tap_not_ok "kamailio loads the module and starts"; exit 1; }

@@ -69,16 +69,15 @@ stack_pg_cluster() {
 	STACK_PG_STARTED=1
 }
 
-# stack_pg_start: a cluster with the extension created in database "ccroute", and the login role
-# Kamailio uses, which may only execute the routing function.
+# stack_pg_start: a cluster with the extension created in database "ccroute", a platform DBA
+# login "dba", and the login "kamailio" for the proxy, which may only execute the routing function.
 stack_pg_start() {
 	stack_pg_cluster || return 1
 	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE ccroute' >/dev/null
 	psql -X -q -v ON_ERROR_STOP=1 <<-'EOF'
 		CREATE EXTENSION ccroute;
-		CREATE ROLE ccroute_kamailio LOGIN;
-		GRANT USAGE ON SCHEMA ccroute TO ccroute_kamailio;
-		GRANT EXECUTE ON FUNCTION ccroute.route_call(text, text, text) TO ccroute_kamailio;
+		CREATE ROLE dba LOGIN IN ROLE ccroute_platform_dba;
+		CREATE ROLE kamailio LOGIN IN ROLE ccroute_kamailio;
 	EOF
 }
 
@@ -104,7 +103,7 @@ stack_kamailio_start() {
 		-Y "$STACK_DIR/kamailio" -P "$STACK_DIR/kamailio/kamailio.pid" \
 		-A "LISTEN=udp:127.0.0.1:$KAM_PORT" \
 		-A "CCROUTE_MODULE=\"$STACK_ROOT/kamailio_mod/ccroute.so\"" \
-		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=ccroute_kamailio\"" \
+		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"" \
 		"$@" >"$STACK_DIR/kamailio/kamailio.log" 2>&1 &
 	STACK_KAM_PID=$!
 	stack_track "$STACK_KAM_PID"

@@ -1,0 +1,20 @@
+/*
+ * ccroute.c: the library's entry point. Loading it defines the ccroute.* settings.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "tenant_context.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	ccroute_define_tenant_context();
+	MarkGUCPrefixReserved("ccroute");
+}

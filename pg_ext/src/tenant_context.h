@@ -1,0 +1,17 @@
+/*
+ * tenant_context.h: the transaction-local tenant that privileged functions act for.
+ */
+#ifndef CCROUTE_TENANT_CONTEXT_H
+#define CCROUTE_TENANT_CONTEXT_H
+
+#include "postgres.h"
+
+#define CCROUTE_OWNER_ROLE "ccroute_owner"
+
+extern void ccroute_define_tenant_context(void);
+
+/* Sets the context for the rest of the current function call (GUC_ACTION_LOCAL: a function
+ * with a SET clause restores the caller's value when it returns). */
+extern void ccroute_set_tenant_context(int64 tenant_id);
+
+#endif

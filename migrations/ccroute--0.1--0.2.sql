@@ -53,7 +53,7 @@ CREATE DOMAIN ccroute.extension AS text
     CHECK (VALUE OPERATOR(pg_catalog.~) '^[0-9]{2,10}$');
 
 CREATE DOMAIN ccroute.label AS text
-    CONSTRAINT "name: 1 to 100 characters, no controls, <, >, "" or \"
+    CONSTRAINT "name: 1-100 chars, trimmed; no controls, <, >, quote, backslash"
     CHECK (pg_catalog.length(VALUE) OPERATOR(pg_catalog.<=) 100
            AND VALUE OPERATOR(pg_catalog.~) '^[^[:cntrl:]<>"\\[:space:]]([^[:cntrl:]<>"\\]*[^[:cntrl:]<>"\\[:space:]])?$');
 

@@ -58,6 +58,9 @@ stack_pg_cluster() {
 		port = $PGPORT
 		unix_socket_directories = '$STACK_DIR/pg'
 		max_connections = 100
+		# Loaded at start, the library's check on ccroute.tenant_context holds in every session
+		# from its first statement (see README: recommended for production too).
+		shared_preload_libraries = 'ccroute'
 		# Durability stays on, as in production: every routed call is committed durably.
 		synchronous_commit = on
 		fsync = on

@@ -13,6 +13,7 @@
 --   ccroute_agent         agents (their client signs in through the gateway)
 --   ccroute_gateway       applications: only the token-taking functions (none granted yet)
 --   ccroute_kamailio      the proxy: only the routing function
+--   ccroute_auditor       never a member of anything: its grants name what pgaudit logs reads of
 -- A person's tenant comes from ccroute.role_map, keyed by the role the session logged in as.
 --
 -- Function bodies run with search_path pinned to pg_catalog, so their operators resolve there;
@@ -25,7 +26,7 @@ DECLARE
 BEGIN
     FOREACH r IN ARRAY ARRAY['ccroute_owner', 'ccroute_role_admin', 'ccroute_platform_dba',
         'ccroute_tenant_admin', 'ccroute_supervisor', 'ccroute_analyst', 'ccroute_agent',
-        'ccroute_gateway', 'ccroute_kamailio']
+        'ccroute_gateway', 'ccroute_kamailio', 'ccroute_auditor']
     LOOP
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
@@ -792,3 +793,7 @@ GRANT SELECT ON ccroute.tenant, ccroute.skill, ccroute.did, ccroute.call TO ccro
 GRANT SELECT (tenant_id, agent_id, name, extension) ON ccroute.agent TO ccroute_analyst;
 
 GRANT EXECUTE ON FUNCTION ccroute.route_call(text, text, text) TO ccroute_kamailio;
+
+-- People's reads of caller numbers are logged by pgaudit's object audit (with
+-- pgaudit.role = 'ccroute_auditor'): every statement that reads a column granted here.
+GRANT SELECT (caller) ON ccroute.call TO ccroute_auditor;

@@ -60,7 +60,11 @@ stack_pg_cluster() {
 		max_connections = 100
 		# Loaded at start, the library's check on ccroute.tenant_context holds in every session
 		# from its first statement (see README: recommended for production too).
-		shared_preload_libraries = 'ccroute'
+		shared_preload_libraries = 'ccroute,pgaudit'
+		# People's reads of caller numbers go to the server log (pgaudit object audit).
+		pgaudit.role = 'ccroute_auditor'
+		pgaudit.log = 'none'
+		log_line_prefix = '%m [%p] user=%u db=%d '
 		# Durability stays on, as in production: every routed call is committed durably.
 		synchronous_commit = on
 		fsync = on

@@ -44,7 +44,7 @@ echo "Where each call went (from the database), and which phone really rang (fro
 SELECT c.call_seq AS "#", c.caller, c.dialed, c.action,
        coalesce(c.target, c.sip_status::text) AS "routed to",
        coalesce(r.phone, '-') AS "phone that rang"
-  FROM ccroute.call c LEFT JOIN rang r USING (call_id)
+  FROM ccroute.call_log c LEFT JOIN rang r USING (call_id)
  ORDER BY c.call_seq;
 SQL
 } | psql -X -q -v ON_ERROR_STOP=1

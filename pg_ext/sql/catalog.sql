@@ -14,6 +14,7 @@ SELECT c.oid::regclass AS relation
  WHERE c.relnamespace = 'ccroute'::regnamespace AND c.relkind IN ('r', 'p')
    AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id')
    AND c.relname NOT IN ('role_map')          -- global lookup: a person sees their own row
+   AND NOT c.relispartition                   -- reached through its parent's policies only
    AND NOT EXISTS (SELECT FROM pg_policy p
                     WHERE p.polrelid = c.oid
                       AND pg_get_expr(p.polqual, p.polrelid) LIKE '%current_tenant()%');
@@ -73,6 +74,12 @@ SELECT p.oid::regprocedure AS function_without_search_path
  WHERE p.pronamespace = 'ccroute'::regnamespace AND l.lanname IN ('sql', 'plpgsql')
    AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=pg_catalog, pg_temp'];
 
+-- Partitions are reached only through their parent: nobody is granted anything on them.
+SELECT c.oid::regclass AS partition_with_grants, c.relacl
+  FROM pg_class c
+ WHERE c.relnamespace = 'ccroute'::regnamespace AND c.relispartition
+   AND EXISTS (SELECT FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner);
+
 -- Views run with the querying user's rights, so its policies apply.
 SELECT c.oid::regclass AS view_without_security_invoker
   FROM pg_class c
@@ -83,7 +90,9 @@ SELECT c.oid::regclass AS view_without_security_invoker
 SELECT c.oid::regclass AS unaudited_table
   FROM pg_class c
  WHERE c.relnamespace = 'ccroute'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-   AND c.relname NOT IN ('call',            -- written by the router, not by people
+   AND c.relname NOT IN ('live_call',       -- written by the router and the call events
+                         'call_history',    -- the same
+                         'agent_state',     -- changed per call; set_agent_state() is audited
                          'audit_log',       -- the log itself
                          'role_map',        -- written only with person, which is audited
                          'did_directory')   -- written only with did, which is audited

@@ -6,6 +6,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "route_call.h"
 #include "tenant_context.h"
 
 PG_MODULE_MAGIC;
@@ -16,5 +17,6 @@ void
 _PG_init(void)
 {
 	ccroute_define_tenant_context();
+	ccroute_define_router_settings();
 	MarkGUCPrefixReserved("ccroute");
 }

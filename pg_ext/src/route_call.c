@@ -1,189 +1,739 @@
 /*
  * route_call.c: the per-INVITE routing decision, the one function Kamailio calls for each call.
  *
- * It reads top to bottom as the decision is made: check the input from the network, resolve the
- * dialed number to its tenant, enter that tenant's context (from then on row-level security
- * shows this function that tenant's rows only), refuse a cancelled tenant, record the call,
- * return the decision. Everything happens in the caller's single transaction, so one round trip
- * decides and records.
- *
- * ccroute_route_call is the entry point of SQL version 0.1 (no directory, no context), kept so
- * that a database not yet updated keeps routing after the library is.
+ * It reads top to bottom as the decision is made:
+ *   1. check what came from the network;
+ *   2. resolve the dialed number to its tenant and enter that tenant's context (from then on,
+ *      row-level security shows this function that tenant's rows only);
+ *   3. read the number's configuration, the tenant's limits and any live call with this
+ *      Call-ID (a repeated INVITE gets the same answer; a failed offer gets the next agent);
+ *   4. refuse a cancelled or saturated tenant, send a closed number's calls to its closed
+ *      destination, a number without a skill to its destination;
+ *   5. list the agents of the skill, set aside those who cannot take the call (counting why),
+ *      order the rest by the skill's strategy, and reserve the first that can still be
+ *      reserved (SKIP LOCKED: routers never wait on each other); else follow the overflow;
+ *   6. record the call and its explanation, return the decision.
+ * All in the caller's one transaction. The deadline is checked before reserving: a decision
+ * that comes too late reserves nobody, since the proxy has already sent the call elsewhere.
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 #include "input_check.h"
+#include "route_call.h"
 #include "tenant_context.h"
 
-PG_FUNCTION_INFO_V1(ccroute_route_call);
-PG_FUNCTION_INFO_V1(ccroute_route_call_v2);
+PG_FUNCTION_INFO_V1(ccroute_route_call_v3);
 
-/* The queries of one SQL version of the schema. Plans are prepared once per backend and kept:
- * the router runs thousands of times a second. */
-typedef struct RouterPlans
+char	   *ccroute_pstn_gateway = NULL;
+
+#define MAX_FACTS_BYTES 4096
+#define MAX_OVERFLOW_HOPS 3
+#define MAX_RESERVE_TRIES 8
+#define RUNNERS_UP 3
+
+typedef enum
 {
-	const char *directory_sql;	/* dialed number -> tenant; NULL: did_sql finds the tenant */
-	const char *did_sql;
-	SPIPlanPtr	directory;
-	SPIPlanPtr	did;
-	SPIPlanPtr	record;
-} RouterPlans;
+	SKIP_LOGGED_OUT,
+	SKIP_NOT_READY,
+	SKIP_BUSY,
+	SKIP_PROFICIENCY,
+	SKIP_MISSING_SKILL,
+	SKIP_ALREADY_TRIED,
+	SKIP_UNREACHABLE,
+	SKIP_TAKEN,
+	SKIP_COUNT
+} SkipReason;
 
-static RouterPlans plans_v1 = {
-	NULL,
-	"SELECT d.tenant_id, d.destination, t.status "
-	"FROM ccroute.did d JOIN ccroute.tenant t ON t.tenant_id OPERATOR(pg_catalog.=) d.tenant_id "
-	"WHERE d.did OPERATOR(pg_catalog.=) $1",
+static const char *const skip_names[SKIP_COUNT] = {
+	"logged_out", "not_ready", "busy", "proficiency", "missing_skill", "already_tried",
+	"unreachable", "taken"
 };
 
-static RouterPlans plans_v2 = {
-	"SELECT tenant_id FROM ccroute.did_directory WHERE did OPERATOR(pg_catalog.=) $1",
-	"SELECT d.tenant_id, d.destination, t.status "
-	"FROM ccroute.did d JOIN ccroute.tenant t ON t.tenant_id OPERATOR(pg_catalog.=) d.tenant_id "
-	"WHERE d.tenant_id OPERATOR(pg_catalog.=) $2 AND d.did OPERATOR(pg_catalog.=) $1",
-};
+typedef struct Candidate
+{
+	int64		agent_id;
+	bool		expired;		/* its last offer was never answered nor failed */
+	double		key;			/* the strategy's ordering value */
+	double		idle_since;		/* the tie-breaker */
+	char	   *target;
+} Candidate;
 
-#define RECORD_SQL \
-	"INSERT INTO ccroute.call (tenant_id, call_id, caller, dialed, action, target) " \
-	"VALUES ($1, $2, $3, $4, $5, $6)"
+/* What the router knows about the call as it goes. */
+typedef struct Call
+{
+	text	   *call_id;
+	text	   *caller;
+	text	   *dialed;
+	Datum		facts;
+	bool		has_deadline;
+	TimestampTz deadline;
+
+	int64		tenant_id;
+	int			ring_timeout;
+	int			max_attempts;
+	int64		skill_id;		/* the number's skill, 0 if none */
+	int			min_proficiency;
+	char	   *local_day;
+	char	   *domain;
+
+	int64		live_seq;		/* an existing live call with this Call-ID, 0 if none */
+	char	   *live_state;
+	int			live_attempts;
+	int64	   *tried;
+	int			ntried;
+} Call;
 
 typedef struct Decision
 {
-	const char *action;
+	const char *action;			/* agent, destination, overflow, closed, reject, late */
 	const char *target;
 	int			sip_status;
 	const char *reason;
+	int64		call_seq;
+	int64		agent_id;
+	int64		skill_id;
+	const char *outcome;		/* for a call that goes straight to history */
+	bool		recorded;		/* a repeated INVITE's decision, recorded the first time */
+	StringInfo	explanation;
 } Decision;
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
+typedef struct Plans
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	directory;
+	SPIPlanPtr	config;
+	SPIPlanPtr	skill;
+	SPIPlanPtr	candidates;
+	SPIPlanPtr	expire;
+	SPIPlanPtr	reserve;
+	SPIPlanPtr	insert_live;
+	SPIPlanPtr	reroute_live;
+	SPIPlanPtr	finish_live;
+	SPIPlanPtr	insert_history;
+} Plans;
 
-	if (plan == NULL)
-		elog(ERROR, "ccroute: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "ccroute: SPI_keepplan failed");
+static Plans plans;
+
+void
+ccroute_define_router_settings(void)
+{
+	DefineCustomStringVariable("ccroute.pstn_gateway",
+							   "Host that reaches agents' landlines and mobiles.",
+							   "Calls to an agent reached by phone go to sip:<number>@<this host>; "
+							   "unset, they go to a tel: URI.",
+							   &ccroute_pstn_gateway, NULL, PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The queries, prepared once per backend. */
+
+static SPIPlanPtr
+prepare(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "ccroute: preparing the router's query failed: %s",
+			 SPI_result_code_string(SPI_result));
 	return plan;
 }
 
 static void
-prepare_plans(RouterPlans *p)
+prepare_plans(void)
 {
-	Oid			did_args[2] = {TEXTOID, INT8OID};
-	Oid			record_args[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-
-	if (p->directory == NULL && p->directory_sql != NULL)
-		p->directory = prepare_kept(p->directory_sql, 1, did_args);
-	if (p->did == NULL)
-		p->did = prepare_kept(p->did_sql, p->directory_sql ? 2 : 1, did_args);
-	if (p->record == NULL)
-		p->record = prepare_kept(RECORD_SQL, 6, record_args);
+	if (plans.directory)
+		return;
+	plans.directory = prepare(
+		"SELECT tenant_id FROM ccroute.did_directory WHERE did OPERATOR(pg_catalog.=) $1",
+		1, (Oid[]) {TEXTOID});
+	plans.config = prepare(
+		"SELECT t.status, t.max_concurrent_calls, t.ring_timeout_seconds, t.max_attempts, "
+		"       d.skill_id, d.destination, d.min_proficiency, d.closed_destination, "
+		"       ccroute.is_open(t.tenant_id, d.schedule_id, (now() AT TIME ZONE t.time_zone)), "
+		"       (now() AT TIME ZONE t.time_zone)::date::text, "
+		"       (SELECT count(*) FROM ccroute.live_call n WHERE n.tenant_id OPERATOR(pg_catalog.=) t.tenant_id), "
+		"       sd.domain, l.call_seq, l.state, l.attempts, l.tried_agents, l.action, l.target, l.agent_id "
+		"  FROM ccroute.tenant t "
+		"  JOIN ccroute.did d ON d.tenant_id OPERATOR(pg_catalog.=) t.tenant_id AND d.did OPERATOR(pg_catalog.=) $2 "
+		"  LEFT JOIN ccroute.sip_domain sd ON sd.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+		"  LEFT JOIN ccroute.live_call l ON l.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+		"        AND l.call_id OPERATOR(pg_catalog.=) $3 "
+		" WHERE t.tenant_id OPERATOR(pg_catalog.=) $1",
+		3, (Oid[]) {INT8OID, TEXTOID, TEXTOID});
+	plans.skill = prepare(
+		"SELECT strategy, overflow_skill_id, overflow_destination FROM ccroute.skill "
+		" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND skill_id OPERATOR(pg_catalog.=) $2",
+		2, (Oid[]) {INT8OID, INT8OID});
+	/* Every agent of the skill, with what the router needs to set them aside or order them. */
+	plans.candidates = prepare(
+		"SELECT a.agent_id, x.proficiency, "
+		"       CASE WHEN s.state IS NULL THEN 'logged_out' "
+		"            WHEN s.state OPERATOR(pg_catalog.=) 'wrap_up' AND s.available_at OPERATOR(pg_catalog.<=) now() THEN 'ready' "
+		"            WHEN s.state OPERATOR(pg_catalog.=) 'reserved' AND s.reserved_until OPERATOR(pg_catalog.<=) now() THEN 'expired' "
+		"            ELSE s.state END, "
+		"       NOT EXISTS (SELECT FROM ccroute.did_requirement r "
+		"                    WHERE r.tenant_id OPERATOR(pg_catalog.=) $1 AND r.did OPERATOR(pg_catalog.=) $3 "
+		"                      AND NOT EXISTS (SELECT FROM ccroute.agent_skill y "
+		"                                       WHERE y.tenant_id OPERATOR(pg_catalog.=) $1 "
+		"                                         AND y.agent_id OPERATOR(pg_catalog.=) a.agent_id "
+		"                                         AND y.skill_id OPERATOR(pg_catalog.=) r.skill_id "
+		"                                         AND y.proficiency OPERATOR(pg_catalog.>=) r.min_proficiency)), "
+		"       extract(epoch FROM coalesce(s.idle_since, s.since))::float8, "
+		"       coalesce(extract(epoch FROM s.last_offered_at), 0)::float8, "
+		"       CASE WHEN s.stats_day OPERATOR(pg_catalog.=) $4::date THEN s.calls_today ELSE 0 END, "
+		"       CASE WHEN s.stats_day OPERATOR(pg_catalog.=) $4::date THEN s.talk_seconds_today ELSE 0 END, "
+		"       CASE a.reach_via "
+		"            WHEN 'sip' THEN coalesce(a.contact_uri, 'sip:' OPERATOR(pg_catalog.||) a.extension OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||) $5) "
+		"            ELSE CASE WHEN $6 IS NULL THEN 'tel:' OPERATOR(pg_catalog.||) coalesce(a.mobile, a.landline) "
+		"                      ELSE 'sip:' OPERATOR(pg_catalog.||) CASE a.reach_via WHEN 'mobile' THEN a.mobile ELSE a.landline END "
+		"                           OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||) $6 END END "
+		"  FROM ccroute.agent_skill x "
+		"  JOIN ccroute.agent a ON a.tenant_id OPERATOR(pg_catalog.=) x.tenant_id AND a.agent_id OPERATOR(pg_catalog.=) x.agent_id "
+		"  LEFT JOIN ccroute.agent_state s ON s.tenant_id OPERATOR(pg_catalog.=) x.tenant_id AND s.agent_id OPERATOR(pg_catalog.=) x.agent_id "
+		" WHERE x.tenant_id OPERATOR(pg_catalog.=) $1 AND x.skill_id OPERATOR(pg_catalog.=) $2",
+		6, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID});
+	plans.expire = prepare("SELECT ccroute.expire_reservation($1, $2)", 2, (Oid[]) {INT8OID, INT8OID});
+	plans.reserve = prepare(
+		"UPDATE ccroute.agent_state s "
+		"   SET state = 'reserved', since = now(), available_at = NULL, reason = NULL, "
+		"       reserved_until = now() OPERATOR(pg_catalog.+) make_interval(secs => $3), last_offered_at = now() "
+		"  FROM (SELECT tenant_id, agent_id FROM ccroute.agent_state "
+		"         WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND agent_id OPERATOR(pg_catalog.=) $2 "
+		"           AND (state OPERATOR(pg_catalog.=) 'ready' OR (state OPERATOR(pg_catalog.=) 'wrap_up' "
+		"                AND available_at OPERATOR(pg_catalog.<=) now())) "
+		"           FOR UPDATE SKIP LOCKED) f "
+		" WHERE s.tenant_id OPERATOR(pg_catalog.=) f.tenant_id AND s.agent_id OPERATOR(pg_catalog.=) f.agent_id",
+		3, (Oid[]) {INT8OID, INT8OID, INT4OID});
+	plans.insert_live = prepare(
+		"INSERT INTO ccroute.live_call (tenant_id, call_id, caller, dialed, facts, state, action, "
+		"       target, skill_id, agent_id, tried_agents, explanation, offered_at) "
+		"VALUES ($1, $2, $3, $4, $5, 'offered', $6, $7, $8, $9, "
+		"        CASE WHEN $9 IS NULL THEN '{}'::bigint[] ELSE ARRAY[$9] END, $10, now()) "
+		"RETURNING call_seq",
+		10, (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID});
+	plans.reroute_live = prepare(
+		"UPDATE ccroute.live_call SET state = 'offered', action = $3, target = $4, skill_id = $5, "
+		"       agent_id = $6, attempts = attempts OPERATOR(pg_catalog.+) 1, explanation = $7, offered_at = now(), "
+		"       tried_agents = CASE WHEN $6 IS NULL THEN tried_agents ELSE tried_agents OPERATOR(pg_catalog.||) $6 END "
+		" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND call_seq OPERATOR(pg_catalog.=) $2",
+		7, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID});
+	plans.finish_live = prepare(
+		"SELECT ccroute.finish_call(l, $3, $4, $5) FROM ccroute.live_call l "
+		" WHERE l.tenant_id OPERATOR(pg_catalog.=) $1 AND l.call_seq OPERATOR(pg_catalog.=) $2",
+		5, (Oid[]) {INT8OID, INT8OID, TEXTOID, INT4OID, TEXTOID});
+	plans.insert_history = prepare(
+		"INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts, "
+		"       action, target, sip_status, reason, skill_id, outcome, explanation, arrived_at, wait_seconds) "
+		"VALUES ($1, nextval('ccroute.live_call_call_seq_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+		"        $11, $12, now(), 0) RETURNING call_seq",
+		12, (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, INT4OID,
+					 TEXTOID, INT8OID, TEXTOID, JSONBOID});
 }
 
-static Decision
-reject(int status, const char *reason)
-{
-	Decision	d = {"reject", NULL, status, reason};
+/* ---------------------------------------------------------------------------------------- */
+/* Small helpers over SPI results and parameters. */
 
-	return d;
+static Datum
+col(int row, int c, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, c, isnull);
 }
 
-static void
-record_call(RouterPlans *p, int64 tenant_id, text *call_id, text *caller, text *dialed, const Decision *d)
+static int64
+col_int8(int row, int c)
 {
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	int			rc;
-
-	values[0] = Int64GetDatum(tenant_id);
-	values[1] = PointerGetDatum(call_id);
-	values[2] = PointerGetDatum(caller);
-	values[3] = PointerGetDatum(dialed);
-	values[4] = CStringGetTextDatum(d->action);
-	if (d->target)
-		values[5] = CStringGetTextDatum(d->target);
-	else
-		nulls[5] = 'n';
-
-	rc = SPI_execute_plan(p->record, values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "ccroute: recording the call failed: %s", SPI_result_code_string(rc));
-}
-
-static Decision
-decide(RouterPlans *p, text *call_id, text *caller, text *dialed)
-{
-	Datum		arg[2];
-	int			rc;
 	bool		isnull;
-	int64		tenant_id;
-	char	   *destination;
-	char	   *status;
-	Decision	d;
-	const char *problem;
+	Datum		d = col(row, c, &isnull);
 
-	if ((problem = ccroute_check_call_id(call_id)) != NULL)
-		return reject(400, problem);
-	if ((problem = ccroute_check_caller(caller)) != NULL)
-		return reject(400, problem);
-	if ((problem = ccroute_check_dialed(dialed)) != NULL)
-		return reject(404, problem);
+	return isnull ? 0 : DatumGetInt64(d);
+}
 
-	arg[0] = PointerGetDatum(dialed);
-	if (p->directory)
-	{
-		rc = SPI_execute_plan(p->directory, arg, NULL, true, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "ccroute: looking up the dialed number failed: %s", SPI_result_code_string(rc));
-		if (SPI_processed == 0)
-			return reject(404, "Number Not In Service");
-		tenant_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		ccroute_set_tenant_context(tenant_id);
-		arg[1] = Int64GetDatum(tenant_id);
-	}
+static int
+col_int4(int row, int c)
+{
+	bool		isnull;
+	Datum		d = col(row, c, &isnull);
 
-	rc = SPI_execute_plan(p->did, arg, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "ccroute: looking up the dialed number failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		return reject(404, "Number Not In Service");
+	return isnull ? 0 : DatumGetInt32(d);
+}
 
-	tenant_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	destination = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-
-	if (strcmp(status, "active") != 0)
-		d = reject(410, "Number No Longer In Service");
-	else if (destination == NULL)
-		d = reject(480, "No Agent Available");
-	else
-	{
-		d.action = "destination";
-		d.target = destination;
-		d.sip_status = 0;
-		d.reason = NULL;
-	}
-	record_call(p, tenant_id, call_id, caller, dialed, &d);
-	return d;
+static char *
+col_text(int row, int c)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, c);
 }
 
 static Datum
-route_call(FunctionCallInfo fcinfo, RouterPlans *plans)
+text_or_null(const char *s, char *nulls, int i)
 {
-	text	   *call_id = PG_GETARG_TEXT_PP(0);
-	text	   *caller = PG_GETARG_TEXT_PP(1);
-	text	   *dialed = PG_GETARG_TEXT_PP(2);
-	TupleDesc	tupdesc;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
+	if (s == NULL)
+	{
+		nulls[i] = 'n';
+		return (Datum) 0;
+	}
+	return CStringGetTextDatum(s);
+}
+
+static Datum
+int8_or_null(int64 v, char *nulls, int i)
+{
+	if (v == 0)
+		nulls[i] = 'n';
+	return Int64GetDatum(v);
+}
+
+static Datum
+explanation_datum(Decision *d, char *nulls, int i)
+{
+	if (d->explanation == NULL)
+	{
+		nulls[i] = 'n';
+		return (Datum) 0;
+	}
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(d->explanation->data));
+}
+
+static void
+run(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only, int expect)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
+
+	if (rc != expect)
+		elog(ERROR, "ccroute: router query failed: %s", SPI_result_code_string(rc));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Step 5: choosing an agent. */
+
+static int
+compare_candidates(const void *a, const void *b)
+{
+	const Candidate *x = a;
+	const Candidate *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	if (x->idle_since != y->idle_since)
+		return x->idle_since < y->idle_since ? -1 : 1;
+	return x->agent_id < y->agent_id ? -1 : (x->agent_id > y->agent_id);
+}
+
+static bool
+was_tried(Call *call, int64 agent)
+{
+	for (int i = 0; i < call->ntried; i++)
+		if (call->tried[i] == agent)
+			return true;
+	return false;
+}
+
+/*
+ * Lists the agents of one skill that could take the call, ordered by the skill's strategy,
+ * counting those set aside by reason.
+ */
+static Candidate *
+list_candidates(Call *call, int64 skill, const char *strategy, bool primary, int *ncand,
+				int *skipped)
+{
+	Datum		v[6];
+	char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Candidate  *c;
+	bool		highest = strcmp(strategy, "highest_proficiency") == 0;
+	int			min_prof = primary ? call->min_proficiency : 1;
+
+	v[0] = Int64GetDatum(call->tenant_id);
+	v[1] = Int64GetDatum(skill);
+	v[2] = primary ? PointerGetDatum(call->dialed) : (n[2] = 'n', (Datum) 0);
+	v[3] = CStringGetTextDatum(call->local_day);
+	v[4] = text_or_null(call->domain, n, 4);
+	v[5] = text_or_null(ccroute_pstn_gateway && ccroute_pstn_gateway[0] ? ccroute_pstn_gateway : NULL, n, 5);
+	run(plans.candidates, v, n, true, SPI_OK_SELECT);
+
+	c = palloc(sizeof(Candidate) * (SPI_processed + 1));
+	*ncand = 0;
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		int64		agent = col_int8(r, 1);
+		int			prof = col_int4(r, 2);
+		char	   *state = col_text(r, 3);
+		bool		isnull;
+		bool		qualified = DatumGetBool(col(r, 4, &isnull));
+		Candidate  *k = &c[*ncand];
+
+		if (strcmp(state, "logged_out") == 0)
+			skipped[SKIP_LOGGED_OUT]++;
+		else if (strcmp(state, "not_ready") == 0)
+			skipped[SKIP_NOT_READY]++;
+		else if (strcmp(state, "ready") != 0 && strcmp(state, "expired") != 0)
+			skipped[SKIP_BUSY]++;
+		else if (prof < min_prof)
+			skipped[SKIP_PROFICIENCY]++;
+		else if (!qualified)
+			skipped[SKIP_MISSING_SKILL]++;
+		else if (was_tried(call, agent))
+			skipped[SKIP_ALREADY_TRIED]++;
+		else if ((k->target = col_text(r, 9)) == NULL)
+			skipped[SKIP_UNREACHABLE]++;
+		else
+		{
+			k->agent_id = agent;
+			k->expired = strcmp(state, "expired") == 0;
+			k->idle_since = DatumGetFloat8(col(r, 5, &isnull));
+			if (strcmp(strategy, "round_robin") == 0)
+				k->key = DatumGetFloat8(col(r, 6, &isnull));
+			else if (strcmp(strategy, "fewest_calls") == 0)
+				k->key = col_int4(r, 7);
+			else if (strcmp(strategy, "least_talk_time") == 0)
+				k->key = col_int4(r, 8);
+			else if (highest)
+				k->key = -prof;
+			else if (strcmp(strategy, "random") == 0)
+				k->key = pg_prng_double(&pg_global_prng_state);
+			else
+				k->key = k->idle_since;
+			(*ncand)++;
+		}
+	}
+	qsort(c, *ncand, sizeof(Candidate), compare_candidates);
+	return c;
+}
+
+static bool
+deadline_passed(Call *call)
+{
+	return call->has_deadline && GetCurrentTimestamp() > call->deadline;
+}
+
+/* Reserves the agent unless another router holds it or it is no longer free. */
+static bool
+reserve(Call *call, Candidate *k)
+{
+	Datum		v[3];
+
+	v[0] = Int64GetDatum(call->tenant_id);
+	v[1] = Int64GetDatum(k->agent_id);
+	if (k->expired)
+		run(plans.expire, v, NULL, false, SPI_OK_SELECT);
+	v[2] = Int32GetDatum(call->ring_timeout);
+	run(plans.reserve, v, NULL, false, SPI_OK_UPDATE);
+	return SPI_processed == 1;
+}
+
+static void
+explain_candidate(StringInfo e, Candidate *k)
+{
+	appendStringInfo(e, "{\"agent\": " INT64_FORMAT ", \"key\": %.6f}", k->agent_id, k->key);
+}
+
+/*
+ * Follows the skill and its overflow chain until an agent is reserved, or the chain ends in a
+ * destination or nothing.
+ */
+static Decision
+choose_agent(Call *call)
+{
+	Decision	d = {0};
+	int			skipped[SKIP_COUNT] = {0};
+	int64		skill = call->skill_id;
+	StringInfo	e = makeStringInfo();
+	bool		first_hop = true;
+
+	appendStringInfoString(e, "{\"skills\": [");
+	for (int hop = 0; hop <= MAX_OVERFLOW_HOPS && skill != 0; hop++)
+	{
+		Datum		v[2] = {Int64GetDatum(call->tenant_id), Int64GetDatum(skill)};
+		char	   *strategy;
+		int64		overflow_skill;
+		char	   *overflow_destination;
+		Candidate  *c;
+		int			ncand;
+		int			tries = 0;
+
+		run(plans.skill, v, NULL, true, SPI_OK_SELECT);
+		if (SPI_processed != 1)
+			break;
+		strategy = col_text(0, 1);
+		overflow_skill = col_int8(0, 2);
+		overflow_destination = col_text(0, 3);
+
+		c = list_candidates(call, skill, strategy, hop == 0, &ncand, skipped);
+		appendStringInfo(e, "%s{\"skill\": " INT64_FORMAT ", \"strategy\": \"%s\", \"candidates\": %d}",
+						 first_hop ? "" : ", ", skill, strategy, ncand);
+		first_hop = false;
+
+		for (int i = 0; i < ncand && tries < MAX_RESERVE_TRIES; i++, tries++)
+		{
+			if (deadline_passed(call))
+			{
+				d.action = "late";
+				d.sip_status = 503;
+				d.reason = "Decision Past Deadline";
+				d.outcome = "deadline_passed";
+				break;
+			}
+			if (!reserve(call, &c[i]))
+			{
+				skipped[SKIP_TAKEN]++;
+				continue;
+			}
+			d.action = "agent";
+			d.target = c[i].target;
+			d.agent_id = c[i].agent_id;
+			d.skill_id = skill;
+			appendStringInfoString(e, "], \"chosen\": ");
+			explain_candidate(e, &c[i]);
+			appendStringInfoString(e, ", \"runners_up\": [");
+			for (int j = i + 1; j < ncand && j <= i + RUNNERS_UP; j++)
+			{
+				if (j > i + 1)
+					appendStringInfoString(e, ", ");
+				explain_candidate(e, &c[j]);
+			}
+			appendStringInfoChar(e, ']');
+			break;
+		}
+		if (d.action)
+			break;
+		if (overflow_destination)
+		{
+			d.action = "overflow";
+			d.target = overflow_destination;
+			d.skill_id = skill;
+			appendStringInfoChar(e, ']');
+			break;
+		}
+		skill = overflow_skill;
+	}
+	if (d.action == NULL || strcmp(d.action, "late") == 0)
+	{
+		if (d.action == NULL)
+		{
+			d.action = "reject";
+			d.sip_status = 480;
+			d.reason = "No Agent Available";
+			d.outcome = "no_agent";
+		}
+		d.skill_id = call->skill_id;
+		appendStringInfoChar(e, ']');
+	}
+	appendStringInfoString(e, ", \"skipped\": {");
+	for (int r = 0, any = 0; r < SKIP_COUNT; r++)
+		if (skipped[r])
+			appendStringInfo(e, "%s\"%s\": %d", any++ ? ", " : "", skip_names[r], skipped[r]);
+	appendStringInfoString(e, "}, \"rule_version\": null}");
+	d.explanation = e;
+	return d;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Step 6: recording. */
+
+static void
+record(Call *call, Decision *d)
+{
+	Datum		v[12];
+	char		n[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	if (d->outcome)
+	{
+		/* Nothing will follow: the call goes to history at once (a live one leaves live_call). */
+		if (call->live_seq)
+		{
+			v[0] = Int64GetDatum(call->tenant_id);
+			v[1] = Int64GetDatum(call->live_seq);
+			v[2] = CStringGetTextDatum(d->outcome);
+			v[3] = Int32GetDatum(d->sip_status);
+			v[4] = text_or_null(d->reason, n, 4);
+			run(plans.finish_live, v, n, false, SPI_OK_SELECT);
+			d->call_seq = call->live_seq;
+			return;
+		}
+		v[0] = Int64GetDatum(call->tenant_id);
+		v[1] = PointerGetDatum(call->call_id);
+		v[2] = PointerGetDatum(call->caller);
+		v[3] = PointerGetDatum(call->dialed);
+		v[4] = call->facts;
+		v[5] = CStringGetTextDatum(d->action);
+		v[6] = text_or_null(d->target, n, 6);
+		v[7] = Int32GetDatum(d->sip_status);
+		v[8] = text_or_null(d->reason, n, 8);
+		v[9] = int8_or_null(d->skill_id, n, 9);
+		v[10] = CStringGetTextDatum(d->outcome);
+		v[11] = explanation_datum(d, n, 11);
+		run(plans.insert_history, v, n, false, SPI_OK_INSERT_RETURNING);
+		d->call_seq = col_int8(0, 1);
+		return;
+	}
+	if (call->live_seq)
+	{
+		v[0] = Int64GetDatum(call->tenant_id);
+		v[1] = Int64GetDatum(call->live_seq);
+		v[2] = CStringGetTextDatum(d->action);
+		v[3] = text_or_null(d->target, n, 3);
+		v[4] = int8_or_null(d->skill_id, n, 4);
+		v[5] = int8_or_null(d->agent_id, n, 5);
+		v[6] = explanation_datum(d, n, 6);
+		run(plans.reroute_live, v, n, false, SPI_OK_UPDATE);
+		d->call_seq = call->live_seq;
+		return;
+	}
+	v[0] = Int64GetDatum(call->tenant_id);
+	v[1] = PointerGetDatum(call->call_id);
+	v[2] = PointerGetDatum(call->caller);
+	v[3] = PointerGetDatum(call->dialed);
+	v[4] = call->facts;
+	v[5] = CStringGetTextDatum(d->action);
+	v[6] = text_or_null(d->target, n, 6);
+	v[7] = int8_or_null(d->skill_id, n, 7);
+	v[8] = int8_or_null(d->agent_id, n, 8);
+	v[9] = explanation_datum(d, n, 9);
+	run(plans.insert_live, v, n, false, SPI_OK_INSERT_RETURNING);
+	d->call_seq = col_int8(0, 1);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Steps 1 to 6. */
+
+static Decision
+reject(int status, const char *reason, const char *outcome)
+{
+	Decision	d = {0};
+
+	d.action = "reject";
+	d.sip_status = status;
+	d.reason = reason;
+	d.outcome = outcome;
+	return d;
+}
+
+static Decision
+to_destination(const char *action, const char *target)
+{
+	Decision	d = {0};
+
+	d.action = action;
+	d.target = target;
+	return d;
+}
+
+static Decision
+decide(Call *call)
+{
+	Datum		v[3];
+	const char *problem;
 	Decision	d;
+	char	   *status;
+	int			max_calls;
+	int64		live_calls;
+	bool		isnull;
+	bool		open;
+	char	   *destination;
+	char	   *closed_destination;
+
+	/* 1. What came from the network. */
+	if ((problem = ccroute_check_call_id(call->call_id)) != NULL)
+		return reject(400, problem, NULL);
+	if ((problem = ccroute_check_caller(call->caller)) != NULL)
+		return reject(400, problem, NULL);
+	if ((problem = ccroute_check_dialed(call->dialed)) != NULL)
+		return reject(404, problem, NULL);
+	if (VARSIZE_ANY_EXHDR(DatumGetPointer(call->facts)) > MAX_FACTS_BYTES)
+		return reject(400, "Call Facts Too Large", NULL);
+
+	/* 2. The tenant. */
+	v[0] = PointerGetDatum(call->dialed);
+	run(plans.directory, v, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return reject(404, "Number Not In Service", NULL);
+	call->tenant_id = col_int8(0, 1);
+	ccroute_set_tenant_context(call->tenant_id);
+
+	/* 3. The number, the tenant's limits, and this call if it is already live. */
+	v[0] = Int64GetDatum(call->tenant_id);
+	v[1] = PointerGetDatum(call->dialed);
+	v[2] = PointerGetDatum(call->call_id);
+	run(plans.config, v, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		return reject(404, "Number Not In Service", "rejected");
+	status = col_text(0, 1);
+	max_calls = col_int4(0, 2);
+	call->ring_timeout = col_int4(0, 3);
+	call->max_attempts = col_int4(0, 4);
+	call->skill_id = col_int8(0, 5);
+	destination = col_text(0, 6);
+	call->min_proficiency = col_int4(0, 7);
+	closed_destination = col_text(0, 8);
+	open = DatumGetBool(col(0, 9, &isnull));
+	call->local_day = col_text(0, 10);
+	live_calls = col_int8(0, 11);
+	call->domain = col_text(0, 12);
+	call->live_seq = col_int8(0, 13);
+	if (call->live_seq)
+	{
+		call->live_state = col_text(0, 14);
+		call->live_attempts = col_int4(0, 15);
+		if (strcmp(call->live_state, "failed") != 0)
+		{
+			/* The same INVITE again: the same answer, and no second reservation. */
+			d = to_destination(col_text(0, 17), col_text(0, 18));
+			d.agent_id = col_int8(0, 19);
+			d.call_seq = call->live_seq;
+			d.recorded = true;
+			return d;
+		}
+		{
+			Datum		arr = col(0, 16, &isnull);
+			Datum	   *elems;
+			bool	   *enulls;
+
+			deconstruct_array(DatumGetArrayTypeP(arr), INT8OID, 8, true, TYPALIGN_DOUBLE,
+							  &elems, &enulls, &call->ntried);
+			call->tried = palloc(sizeof(int64) * (call->ntried + 1));
+			for (int i = 0; i < call->ntried; i++)
+				call->tried[i] = DatumGetInt64(elems[i]);
+		}
+	}
+
+	/* 4. Refusals and fixed destinations. */
+	if (strcmp(status, "active") != 0)
+		return reject(410, "Number No Longer In Service", "rejected");
+	if (!call->live_seq && live_calls >= max_calls)
+		return reject(486, "Call Limit Reached", "limit");
+	if (!open)
+		return closed_destination ? to_destination("closed", closed_destination)
+			: reject(480, "Closed", "closed");
+	if (call->skill_id == 0)
+		return destination ? to_destination("destination", destination)
+			: reject(480, "No Destination", "rejected");
+	if (call->live_seq && call->live_attempts >= call->max_attempts)
+		return reject(480, "No Answer", "no_answer");
+
+	/* 5. An agent. */
+	return choose_agent(call);
+}
+
+Datum
+ccroute_route_call_v3(PG_FUNCTION_ARGS)
+{
+	Call		call = {0};
+	Decision	d;
+	TupleDesc	tupdesc;
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
 	MemoryContext caller_ctx = CurrentMemoryContext;
 	MemoryContext spi_ctx;
 
@@ -195,38 +745,44 @@ route_call(FunctionCallInfo fcinfo, RouterPlans *plans)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "ccroute: SPI_connect failed");
-	prepare_plans(plans);
-	d = decide(plans, call_id, caller, dialed);
+	prepare_plans();
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		d = reject(400, "Missing Call Data", NULL);
+	else
+	{
+		call.call_id = PG_GETARG_TEXT_PP(0);
+		call.caller = PG_GETARG_TEXT_PP(1);
+		call.dialed = PG_GETARG_TEXT_PP(2);
+		call.facts = PG_ARGISNULL(3) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))
+			: PG_GETARG_DATUM(3);
+		call.facts = PointerGetDatum(PG_DETOAST_DATUM(call.facts));
+		call.has_deadline = !PG_ARGISNULL(4);
+		if (call.has_deadline)
+			call.deadline = PG_GETARG_TIMESTAMPTZ(4);
+		d = decide(&call);
+		/* 6. The record (a repeated INVITE's decision is already recorded). */
+		if (call.tenant_id != 0 && !d.recorded)
+			record(&call, &d);
+	}
 
 	/* SPI_finish frees SPI's memory: the result is copied into the caller's context first. */
 	spi_ctx = MemoryContextSwitchTo(caller_ctx);
 	values[0] = CStringGetTextDatum(d.action);
-	if (d.target)
-		values[1] = CStringGetTextDatum(d.target);
-	else
-		nulls[1] = true;
-	if (d.sip_status)
-		values[2] = Int32GetDatum(d.sip_status);
-	else
-		nulls[2] = true;
-	if (d.reason)
-		values[3] = CStringGetTextDatum(d.reason);
-	else
-		nulls[3] = true;
+	nulls[1] = d.target == NULL;
+	values[1] = d.target ? CStringGetTextDatum(d.target) : (Datum) 0;
+	nulls[2] = d.sip_status == 0;
+	values[2] = Int32GetDatum(d.sip_status);
+	nulls[3] = d.reason == NULL;
+	values[3] = d.reason ? CStringGetTextDatum(d.reason) : (Datum) 0;
+	nulls[4] = call.tenant_id == 0;
+	values[4] = Int64GetDatum(call.tenant_id);
+	nulls[5] = d.call_seq == 0;
+	values[5] = Int64GetDatum(d.call_seq);
+	nulls[6] = d.agent_id == 0;
+	values[6] = Int64GetDatum(d.agent_id);
 	MemoryContextSwitchTo(spi_ctx);
 	SPI_finish();
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-}
-
-Datum
-ccroute_route_call(PG_FUNCTION_ARGS)
-{
-	return route_call(fcinfo, &plans_v1);
-}
-
-Datum
-ccroute_route_call_v2(PG_FUNCTION_ARGS)
-{
-	return route_call(fcinfo, &plans_v2);
 }

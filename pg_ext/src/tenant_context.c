@@ -9,8 +9,12 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 
@@ -70,6 +74,21 @@ ccroute_set_tenant_context(int64 tenant_id)
 							 GUC_ACTION_LOCAL, true, 0, false);
 }
 
+/* The context as a tenant id while current_user is the owner; 0 otherwise. */
+static int64
+owner_context(bool *is_owner)
+{
+	Oid			owner = get_role_oid(CCROUTE_OWNER_ROLE, true);
+	char	   *end;
+	long long	id;
+
+	*is_owner = OidIsValid(owner) && GetUserId() == owner;
+	if (!*is_owner || tenant_context == NULL || tenant_context[0] == '\0')
+		return 0;
+	id = strtoll(tenant_context, &end, 10);
+	return (*end == '\0' && id > 0) ? (int64) id : 0;
+}
+
 PG_FUNCTION_INFO_V1(ccroute_tenant_context);
 
 /*
@@ -79,14 +98,68 @@ PG_FUNCTION_INFO_V1(ccroute_tenant_context);
 Datum
 ccroute_tenant_context(PG_FUNCTION_ARGS)
 {
-	Oid			owner = get_role_oid(CCROUTE_OWNER_ROLE, true);
-	char	   *end;
-	long long	id;
+	bool		is_owner;
+	int64		id = owner_context(&is_owner);
 
-	if (!OidIsValid(owner) || GetUserId() != owner || tenant_context == NULL || tenant_context[0] == '\0')
+	if (id == 0)
 		PG_RETURN_NULL();
-	id = strtoll(tenant_context, &end, 10);
-	if (*end != '\0' || id <= 0)
+	PG_RETURN_INT64(id);
+}
+
+/* A person's tenant, looked up once per transaction. */
+static Oid	mapped_role = InvalidOid;
+static LocalTransactionId mapped_lxid = InvalidLocalTransactionId;
+static int64 mapped_tenant = 0;
+
+PG_FUNCTION_INFO_V1(ccroute_current_tenant);
+
+/*
+ * The tenant the policies show rows of. Inside ccroute's SECURITY DEFINER functions (current_user
+ * is the owner) it is the context they set; for a person it is the mapping of the role they
+ * logged in as, and only while they act as that role (after SET ROLE to a role someone lent
+ * them, they see nothing); for anyone else it is NULL: no rows.
+ */
+Datum
+ccroute_current_tenant(PG_FUNCTION_ARGS)
+{
+	bool		is_owner;
+	int64		id = owner_context(&is_owner);
+	Oid			user = GetUserId();
+
+	if (is_owner)
+	{
+		if (id == 0)
+			PG_RETURN_NULL();
+		PG_RETURN_INT64(id);
+	}
+	if (user != GetSessionUserId())
 		PG_RETURN_NULL();
-	PG_RETURN_INT64((int64) id);
+
+	if (mapped_role != user || mapped_lxid != MyProc->lxid)
+	{
+		bool		isnull;
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "ccroute: SPI_connect failed");
+		/* As the person: the role map's policy shows them their own row only. */
+		rc = SPI_execute("SELECT m.tenant_id FROM ccroute.role_map m "
+						 "WHERE m.role_name OPERATOR(pg_catalog.=) session_user", true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "ccroute: role map lookup failed: %s", SPI_result_code_string(rc));
+		mapped_tenant = 0;
+		if (SPI_processed == 1)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				mapped_tenant = DatumGetInt64(d);
+		}
+		SPI_finish();
+		mapped_role = user;
+		mapped_lxid = MyProc->lxid;
+	}
+	if (mapped_tenant == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(mapped_tenant);
 }

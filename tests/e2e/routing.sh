@@ -28,13 +28,13 @@ csv=$STACK_DIR/calls.csv
 printf 'SEQUENTIAL\n+81312345678;+819011110001;\n+81312345679;+819011110002;\n' >"$csv"
 stack_calls "$csv" 10
 check_eq "ten calls complete (INVITE, 200, ACK, BYE)" 0 $?
-check_eq "every call is recorded once" 10 "$(psql -XAtc 'SELECT count(DISTINCT call_id) FROM ccroute.call')"
+check_eq "every call is recorded once" 10 "$(psql -XAtc 'SELECT count(DISTINCT call_id) FROM ccroute.call_log')"
 misrouted=0
 for agent in alice bob; do
 	port=${!agent}
 	while read -r cid; do
 		[ -n "$cid" ] || continue
-		target=$(psql -XAtc "SELECT target FROM ccroute.call WHERE call_id = '$cid'")
+		target=$(psql -XAtc "SELECT target FROM ccroute.call_log WHERE call_id = '$cid'")
 		[ "$target" = "sip:$agent@127.0.0.1:$port" ] || misrouted=$((misrouted + 1))
 	done <"$STACK_DIR/agents/$agent.calls"
 done
@@ -53,7 +53,7 @@ printf 'SEQUENTIAL\n+81399999999;+819011110005;\n' >"$STACK_DIR/cancelled.csv"
 stack_rejected_call "$STACK_DIR/cancelled.csv" 410
 check_eq "a cancelled tenant's number is answered 410" 0 $?
 check_eq "the cancelled tenant's refused call is recorded" 1 \
-	"$(psql -XAtc "SELECT count(*) FROM ccroute.call WHERE dialed = '+81399999999' AND action = 'reject'")"
+	"$(psql -XAtc "SELECT count(*) FROM ccroute.call_log WHERE dialed = '+81399999999' AND action = 'reject'")"
 
 # --- The database goes away: every INVITE is still answered, promptly, with 503.
 stack_pg_stop

@@ -68,9 +68,25 @@ psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba <<'SQL' || { tap_not_ok "fixtu
 SELECT ccroute.add_did('acme', '+81311110000', 'sales');
 SELECT ccroute.add_did('beta', '+81322220000', 'sales');
 SQL
+for t in acme beta; do
+	num=$([ $t = acme ] && echo +81311110000 || echo +81322220000)
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U "$t.admin" <<SQL || { tap_not_ok "fixture: $t hours and requirements"; exit 1; }
+INSERT INTO ccroute.schedule (name) VALUES ('always');
+INSERT INTO ccroute.schedule_slot (schedule_id, dow, opens, closes)
+SELECT schedule_id, d, '00:00', '23:59:59.999' FROM ccroute.schedule, generate_series(1, 7) AS d;
+INSERT INTO ccroute.holiday (day, name) VALUES ('2099-01-01', 'Far New Year');
+UPDATE ccroute.did SET schedule_id = (SELECT schedule_id FROM ccroute.schedule);
+INSERT INTO ccroute.did_requirement (did, skill_id)
+SELECT '$num', skill_id FROM ccroute.skill WHERE name = 'sales';
+SQL
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U "$t.sup" <<SQL || { tap_not_ok "fixture: $t agents ready"; exit 1; }
+SELECT ccroute.set_agent_state('100', 'ready'), ccroute.set_agent_state('101', 'ready');
+SQL
+done
 psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U kamailio <<'SQL' || { tap_not_ok "fixture: calls"; exit 1; }
-SELECT * FROM ccroute.route_call('acme-call-1', '+819012345678', '+81311110000');
-SELECT * FROM ccroute.route_call('beta-call-1', '+819087654321', '+81322220000');
+-- Two calls take each tenant's two agents; the third finds nobody and goes to history.
+SELECT ccroute.route_call('acme-call-' || n, '+819012345678', '+81311110000') FROM generate_series(1, 3) n;
+SELECT ccroute.route_call('beta-call-' || n, '+819087654321', '+81322220000') FROM generate_series(1, 3) n;
 SQL
 acme=$(su_sql "SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme'")
 beta=$(su_sql "SELECT tenant_id FROM ccroute.tenant WHERE name = 'beta'")

@@ -37,7 +37,7 @@ check_le "the schema description is not empty ($(dump fresh | wc -l) lines)" 0 $
 [ -s "$STACK_DIR/schema.diff" ] && head -n 40 "$STACK_DIR/schema.diff" | sed 's/^/#   /'
 
 check_eq "the call recorded before the update is still there" 1 \
-	"$(psql -XAt -d upgraded -c "SELECT count(*) FROM ccroute.call WHERE call_id = 'before-update'")"
+	"$(psql -XAt -d upgraded -c "SELECT count(*) FROM ccroute.call_history WHERE call_id = 'before-update'")"
 check_eq "every number is in the DID directory" "+81312345678:acme +81399999999:gone" \
 	"$(psql -XAt -d upgraded -c "SELECT string_agg(d.did || ':' || t.name, ' ' ORDER BY d.did)
 		FROM ccroute.did_directory d JOIN ccroute.tenant t USING (tenant_id)")"

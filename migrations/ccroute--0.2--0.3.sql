@@ -511,6 +511,31 @@ BEGIN
 END
 $$;
 
+-- The tenant's call handling settings, tuned by its admins; NULL leaves one as it is.
+CREATE FUNCTION ccroute.set_call_settings(p_ring_timeout_seconds integer DEFAULT NULL,
+                                          p_max_no_answers integer DEFAULT NULL,
+                                          p_max_attempts integer DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    id bigint := ccroute.enter_own_tenant();
+BEGIN
+    IF NOT pg_has_role(session_user, 'ccroute_tenant_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'only a tenant admin changes call settings' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM ccroute.audit_write(id, 'CALL', 'set_call_settings', NULL,
+        jsonb_build_object('ring_timeout_seconds', p_ring_timeout_seconds,
+                           'max_no_answers', p_max_no_answers, 'max_attempts', p_max_attempts));
+    UPDATE ccroute.tenant
+       SET ring_timeout_seconds = coalesce(p_ring_timeout_seconds, ring_timeout_seconds),
+           max_no_answers = coalesce(p_max_no_answers, max_no_answers),
+           max_attempts = coalesce(p_max_attempts, max_attempts)
+     WHERE tenant_id = id;
+END
+$$;
+
 ------------------------------------------------------------------------------------------------
 -- Real time, for supervisors: plain views over what the router acts on.
 
@@ -584,6 +609,7 @@ GRANT EXECUTE ON FUNCTION ccroute.route_call(text, text, text, jsonb, timestampt
     ccroute.call_event(bigint, bigint, text, integer) TO ccroute_kamailio;
 GRANT EXECUTE ON FUNCTION ccroute.set_agent_state(text, text, text)
     TO ccroute_tenant_admin, ccroute_supervisor, ccroute_agent;
+GRANT EXECUTE ON FUNCTION ccroute.set_call_settings(integer, integer, integer) TO ccroute_tenant_admin;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON ccroute.schedule, ccroute.schedule_slot, ccroute.holiday,
     ccroute.did_requirement TO ccroute_tenant_admin;

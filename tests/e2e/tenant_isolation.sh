@@ -71,6 +71,8 @@ SQL
 for t in acme beta; do
 	num=$([ $t = acme ] && echo +81311110000 || echo +81322220000)
 	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U "$t.admin" <<SQL || { tap_not_ok "fixture: $t hours and requirements"; exit 1; }
+-- Offers outlive the test: the reserved agents stay reserved.
+SELECT ccroute.set_call_settings(p_ring_timeout_seconds => 300);
 INSERT INTO ccroute.schedule (name) VALUES ('always');
 INSERT INTO ccroute.schedule_slot (schedule_id, dow, opens, closes)
 SELECT schedule_id, d, '00:00', '23:59:59.999' FROM ccroute.schedule, generate_series(1, 7) AS d;

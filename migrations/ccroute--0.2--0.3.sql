@@ -135,7 +135,7 @@ CREATE TABLE ccroute.live_call (
     tried_agents bigint[] NOT NULL DEFAULT '{}',
     explanation  jsonb,
     arrived_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    offered_at   timestamptz,
+    offered_at   timestamptz,                 -- the clock when the agent was reserved
     ringing_at   timestamptz,
     answered_at  timestamptz,
     PRIMARY KEY (tenant_id, call_seq),
@@ -162,8 +162,9 @@ CREATE TABLE ccroute.call_history (
     outcome       text NOT NULL,
     explanation   jsonb,
     arrived_at    timestamptz NOT NULL,
+    offered_at    timestamptz,
     answered_at   timestamptz,
-    ended_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    ended_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     wait_seconds  numeric(10, 3),
     talk_seconds  numeric(10, 3),
     PRIMARY KEY (tenant_id, call_seq, arrived_at)
@@ -281,11 +282,11 @@ AS $$
     )
     INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts, action,
         target, sip_status, reason, skill_id, agent_id, attempts, outcome, explanation, arrived_at,
-        answered_at, ended_at, wait_seconds, talk_seconds)
+        offered_at, answered_at, ended_at, wait_seconds, talk_seconds)
     VALUES ((p_call).tenant_id, (p_call).call_seq, (p_call).call_id, (p_call).caller,
         (p_call).dialed, (p_call).facts, (p_call).action, (p_call).target, p_sip_status, p_reason,
         (p_call).skill_id, (p_call).agent_id, (p_call).attempts, p_outcome, (p_call).explanation,
-        (p_call).arrived_at, (p_call).answered_at, now(),
+        (p_call).arrived_at, (p_call).offered_at, (p_call).answered_at, clock_timestamp(),
         extract(epoch FROM coalesce((p_call).answered_at, now()) - (p_call).arrived_at),
         extract(epoch FROM now() - (p_call).answered_at))
 $$;

@@ -222,12 +222,12 @@ prepare_plans(void)
 		"INSERT INTO ccroute.live_call (tenant_id, call_id, caller, dialed, facts, state, action, "
 		"       target, skill_id, agent_id, tried_agents, explanation, offered_at) "
 		"VALUES ($1, $2, $3, $4, $5, 'offered', $6, $7, $8, $9, "
-		"        CASE WHEN $9 IS NULL THEN '{}'::bigint[] ELSE ARRAY[$9] END, $10, now()) "
+		"        CASE WHEN $9 IS NULL THEN '{}'::bigint[] ELSE ARRAY[$9] END, $10, clock_timestamp()) "
 		"RETURNING call_seq",
 		10, (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID});
 	plans.reroute_live = prepare(
 		"UPDATE ccroute.live_call SET state = 'offered', action = $3, target = $4, skill_id = $5, "
-		"       agent_id = $6, attempts = attempts OPERATOR(pg_catalog.+) 1, explanation = $7, offered_at = now(), "
+		"       agent_id = $6, attempts = attempts OPERATOR(pg_catalog.+) 1, explanation = $7, offered_at = clock_timestamp(), "
 		"       tried_agents = CASE WHEN $6 IS NULL THEN tried_agents ELSE tried_agents OPERATOR(pg_catalog.||) $6 END "
 		" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND call_seq OPERATOR(pg_catalog.=) $2",
 		7, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID});
@@ -307,6 +307,8 @@ explanation_datum(Decision *d, char *nulls, int i)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(d->explanation->data));
 }
 
+/* Every query takes a new snapshot (read_only false): the router is VOLATILE, and a caller that
+ * routes several calls in one statement must see its own earlier reservations. */
 static void
 run(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only, int expect)
 {
@@ -361,7 +363,7 @@ list_candidates(Call *call, int64 skill, const char *strategy, bool primary, int
 	v[3] = CStringGetTextDatum(call->local_day);
 	v[4] = text_or_null(call->domain, n, 4);
 	v[5] = text_or_null(ccroute_pstn_gateway && ccroute_pstn_gateway[0] ? ccroute_pstn_gateway : NULL, n, 5);
-	run(plans.candidates, v, n, true, SPI_OK_SELECT);
+	run(plans.candidates, v, n, false, SPI_OK_SELECT);
 
 	c = palloc(sizeof(Candidate) * (SPI_processed + 1));
 	*ncand = 0;
@@ -463,7 +465,7 @@ choose_agent(Call *call)
 		int			ncand;
 		int			tries = 0;
 
-		run(plans.skill, v, NULL, true, SPI_OK_SELECT);
+		run(plans.skill, v, NULL, false, SPI_OK_SELECT);
 		if (SPI_processed != 1)
 			break;
 		strategy = col_text(0, 1);
@@ -656,7 +658,7 @@ decide(Call *call)
 
 	/* 2. The tenant. */
 	v[0] = PointerGetDatum(call->dialed);
-	run(plans.directory, v, NULL, true, SPI_OK_SELECT);
+	run(plans.directory, v, NULL, false, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return reject(404, "Number Not In Service", NULL);
 	call->tenant_id = col_int8(0, 1);
@@ -666,7 +668,7 @@ decide(Call *call)
 	v[0] = Int64GetDatum(call->tenant_id);
 	v[1] = PointerGetDatum(call->dialed);
 	v[2] = PointerGetDatum(call->call_id);
-	run(plans.config, v, NULL, true, SPI_OK_SELECT);
+	run(plans.config, v, NULL, false, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		return reject(404, "Number Not In Service", "rejected");
 	status = col_text(0, 1);

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# No agent is ever offered two calls. Eight connections route calls for one tenant with three
+# agents at once (pgbench), each call answered and ended a moment later; then 600 answered
+# calls are held past the ring timeout while new calls keep coming.
+set -u
+cd "$(dirname "$0")/../.."
+source tests/lib/stack.sh
+source tests/lib/tap.sh
+
+stack_init
+trap stack_stop EXIT
+stack_pg_start || { tap_not_ok "postgresql starts"; exit 1; }
+pgbench=$(pg_config --bindir)/pgbench
+q() { psql -X -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba <<'SQL' || { tap_not_ok "fixture"; exit 1; }
+SELECT ccroute.create_tenant('busy', 'UTC', 'busy.example.test');
+SELECT ccroute.set_tenant_limits('busy', p_max_agents_logged_in => 1000, p_max_concurrent_calls => 1000);
+SELECT ccroute.create_person('busy', 'tenant_admin', 'admin', 'Admin');
+SQL
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U busy.admin <<'SQL' || { tap_not_ok "fixture"; exit 1; }
+SELECT ccroute.set_call_settings(p_ring_timeout_seconds => 5, p_max_no_answers => 100);
+INSERT INTO ccroute.skill (name) VALUES ('few'), ('many');
+INSERT INTO ccroute.agent (name, extension, wrapup_seconds)
+SELECT 'Agent ' || i, (1000 + i)::text, 0 FROM generate_series(1, 603) i;
+INSERT INTO ccroute.agent_skill (agent_id, skill_id)
+SELECT a.agent_id, s.skill_id FROM ccroute.agent a, ccroute.skill s
+ WHERE (s.name = 'few' AND a.extension::int <= 1003) OR (s.name = 'many' AND a.extension::int > 1003);
+SELECT count(ccroute.set_agent_state(extension, 'ready')) FROM ccroute.agent;
+SQL
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba \
+	-c "SELECT ccroute.add_did('busy', '+81312340000', 'few'), ccroute.add_did('busy', '+81312340001', 'many')"
+
+# --- Eight routers, three agents.
+cat >"$STACK_DIR/route.sql" <<'SQL'
+\set n random(1, 2000000000)
+SELECT tenant_id AS t, coalesce(call_seq, 0) AS c FROM ccroute.route_call('cc-' || :client_id || '-' || :n, '+819000000000', '+81312340000') \gset
+\sleep 2 ms
+SELECT ccroute.call_event(:t, :c, 'answered');
+SELECT ccroute.call_event(:t, :c, 'ended');
+SQL
+"$pgbench" -n -U kamailio -c 8 -j 8 -t 150 -f "$STACK_DIR/route.sql" ccroute >"$STACK_DIR/pgbench.out" 2>&1
+check_eq "8 clients x 150 calls run without a single error" 0 $?
+grep -E '^(number of (transactions actually processed|failed)|tps)' "$STACK_DIR/pgbench.out" | sed 's/^/# /'
+check_eq "every call got a decision and is in history" 1200 "$(q "SELECT count(*) FROM ccroute.call_history WHERE call_id LIKE 'cc-%'")"
+check_eq "no call is left in progress" 0 "$(q "SELECT count(*) FROM ccroute.live_call WHERE call_id LIKE 'cc-%'")"
+answered=$(q "SELECT count(*) FROM ccroute.call_history WHERE call_id LIKE 'cc-%' AND outcome = 'answered'")
+rejected=$(q "SELECT count(*) FROM ccroute.call_history WHERE call_id LIKE 'cc-%' AND outcome = 'no_agent'")
+check_eq "each call was answered by an agent or refused with no agent ($answered + $rejected)" 1200 $((answered + rejected))
+check_le "some calls found all three agents busy (the test did contend): $rejected" "$rejected" 1
+check_eq "no agent's calls overlap in time" 0 "$(q "
+	SELECT count(*) FROM ccroute.call_history x JOIN ccroute.call_history y
+	  ON x.tenant_id = y.tenant_id AND x.agent_id = y.agent_id AND x.call_seq < y.call_seq
+	 AND tstzrange(x.offered_at, x.ended_at) && tstzrange(y.offered_at, y.ended_at)
+	 WHERE x.call_id LIKE 'cc-%' AND y.call_id LIKE 'cc-%'")"
+check_eq "the server logged no unique-key violation" 0 "$(grep -c 'an agent is offered one call at a time' "$STACK_DIR/pg/server.log")"
+
+# A second reservation of an agent, attempted directly, is refused by the database.
+q "SELECT ccroute.route_call('direct-1', 'x', '+81312340000')" >/dev/null
+got=$(psql -X -A -t -v VERBOSITY=verbose -c "INSERT INTO ccroute.live_call (tenant_id, call_id, caller, dialed, state, action, agent_id)
+	SELECT tenant_id, 'direct-2', 'x', 'y', 'offered', 'agent', agent_id FROM ccroute.live_call WHERE call_id = 'direct-1'" 2>&1 |
+	sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\):.*/\1/p')
+check_eq "a direct second reservation of a reserved agent is refused (unique violation)" 23505 "$got"
+q "SELECT ccroute.call_event(tenant_id, call_seq, 'abandoned') FROM ccroute.live_call WHERE call_id = 'direct-1'" >/dev/null
+
+# --- 600 answered calls held past the ring timeout: none of their agents is offered anything.
+q "SELECT count(ccroute.call_event(r.tenant_id, r.call_seq, 'answered'))
+	FROM generate_series(1, 600) i, LATERAL ccroute.route_call('held-' || i, 'x', '+81312340001') r" >/dev/null
+check_eq "600 calls are answered and in progress" 600 "$(q "SELECT count(*) FROM ccroute.live_call WHERE call_id LIKE 'held-%' AND state = 'answered'")"
+sleep 6
+check_eq "past the ring timeout, the sweep expires none of them" 0 "$(q 'SELECT ccroute.expire_reservations()')"
+"$pgbench" -n -U kamailio -c 8 -j 8 -t 25 -f /dev/stdin ccroute >"$STACK_DIR/pgbench2.out" 2>&1 <<'SQL'
+\set n random(1, 2000000000)
+SELECT ccroute.route_call('more-' || :client_id || '-' || :n, '+819000000000', '+81312340001');
+SQL
+check_eq "200 more calls from 8 clients run without error" 0 $?
+check_eq "none of the 200 new calls was offered to an agent on an answered call" 200 \
+	"$(q "SELECT count(*) FROM ccroute.call_history WHERE call_id LIKE 'more-%' AND outcome = 'no_agent'")"
+check_eq "the 600 calls are still answered, with their agents on call" 600 "$(q "
+	SELECT count(*) FROM ccroute.live_call l JOIN ccroute.agent_state s USING (tenant_id, agent_id)
+	 WHERE l.call_id LIKE 'held-%' AND l.state = 'answered' AND s.state = 'on_call'")"
+
+tap_exit

@@ -2,7 +2,7 @@
 # Both install missing Debian packages (as root), build the extension and the module, and
 # install the extension into the local PostgreSQL 15.
 
-.PHONY: all deps build install demo test clean
+.PHONY: all deps build install demo test bench clean
 
 all: build
 
@@ -24,6 +24,10 @@ demo: install
 
 test: install
 	@tests/run.sh
+
+# Speed against the stock way, side by side; writes tests/bench/results/ (not run by CI).
+bench: install
+	@tests/bench/route_call.sh
 
 clean:
 	@$(MAKE) -s -C pg_ext clean

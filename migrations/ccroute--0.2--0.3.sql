@@ -84,6 +84,10 @@ CREATE TABLE ccroute.did_requirement (
     FOREIGN KEY (tenant_id, skill_id) REFERENCES ccroute.skill (tenant_id, skill_id) ON DELETE CASCADE
 );
 
+-- The router reads a skill's agents and their proficiency from the index alone.
+DROP INDEX ccroute.agent_skill_by_skill;
+CREATE INDEX agent_skill_by_skill ON ccroute.agent_skill (tenant_id, skill_id) INCLUDE (agent_id, proficiency);
+
 -- An agent's phone may have a fixed contact (a desk phone at a known address); otherwise calls
 -- go to the agent's address in the tenant's SIP domain, which the proxy looks up.
 ALTER TABLE ccroute.agent ADD COLUMN contact_uri ccroute.sip_uri;
@@ -112,6 +116,15 @@ CREATE TABLE ccroute.agent_state (
     CONSTRAINT "only wrap_up has an end" CHECK ((state = 'wrap_up') = (available_at IS NOT NULL)),
     CONSTRAINT "only reserved has a deadline" CHECK ((state = 'reserved') = (reserved_until IS NOT NULL))
 );
+
+-- The router reads available agents in its strategy's order straight from these, and finds
+-- lost offers without a scan.
+CREATE INDEX agent_state_by_idle ON ccroute.agent_state (tenant_id, idle_since)
+    WHERE state IN ('ready', 'wrap_up');
+CREATE INDEX agent_state_by_offer ON ccroute.agent_state (tenant_id, last_offered_at NULLS FIRST)
+    WHERE state IN ('ready', 'wrap_up');
+CREATE INDEX agent_state_lost_offers ON ccroute.agent_state (tenant_id, reserved_until)
+    WHERE state = 'reserved';
 
 ------------------------------------------------------------------------------------------------
 -- Calls. A call in progress is a row of live_call; the unique key on (tenant_id, agent_id)
@@ -234,23 +247,6 @@ CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON ccroute.call_history
     FOR EACH ROW EXECUTE FUNCTION ccroute.history_is_append_only();
 
 ------------------------------------------------------------------------------------------------
--- Is a number open now? Without a schedule it always is; with one, it is closed on the tenant's
--- holidays and outside its slots, all in the tenant's time zone.
-
-CREATE FUNCTION ccroute.is_open(p_tenant bigint, p_schedule bigint, p_local timestamp) RETURNS boolean
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT p_schedule IS NULL
-        OR (NOT EXISTS (SELECT FROM ccroute.holiday h
-                         WHERE h.tenant_id = p_tenant AND h.day = p_local::date)
-            AND EXISTS (SELECT FROM ccroute.schedule_slot s
-                         WHERE s.tenant_id = p_tenant AND s.schedule_id = p_schedule
-                           AND s.dow = extract(isodow FROM p_local)
-                           AND p_local::time >= s.opens AND p_local::time < s.closes))
-$$;
-
-------------------------------------------------------------------------------------------------
 -- The router (C, route_call.c). One call per INVITE; facts are the call's extra data (an IVR
 -- choice from a header, say); past the deadline it reserves nobody.
 
@@ -269,17 +265,17 @@ SET ccroute.tenant_context = '';
 ------------------------------------------------------------------------------------------------
 -- The lifecycle: helpers used by the router and by the events.
 
--- Moves a live call to history.
+-- Moves a live call to history. (PL/pgSQL, not SQL, here and below: its plans are kept for the
+-- session, where a SQL function's body would be planned again at every call.)
 CREATE FUNCTION ccroute.finish_call(p_call ccroute.live_call, p_outcome text,
                                     p_sip_status integer DEFAULT NULL, p_reason text DEFAULT NULL)
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH gone AS (
-        DELETE FROM ccroute.live_call l
-         WHERE l.tenant_id = (p_call).tenant_id AND l.call_seq = (p_call).call_seq
-    )
+BEGIN
+    DELETE FROM ccroute.live_call l
+     WHERE l.tenant_id = (p_call).tenant_id AND l.call_seq = (p_call).call_seq;
     INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts, action,
         target, sip_status, reason, skill_id, agent_id, attempts, outcome, explanation, arrived_at,
         offered_at, answered_at, ended_at, wait_seconds, talk_seconds)
@@ -288,15 +284,17 @@ AS $$
         (p_call).skill_id, (p_call).agent_id, (p_call).attempts, p_outcome, (p_call).explanation,
         (p_call).arrived_at, (p_call).offered_at, (p_call).answered_at, clock_timestamp(),
         extract(epoch FROM coalesce((p_call).answered_at, now()) - (p_call).arrived_at),
-        extract(epoch FROM now() - (p_call).answered_at))
+        extract(epoch FROM now() - (p_call).answered_at));
+END
 $$;
 
 -- An offer that got no answer: the agent is freed, and after max_no_answers in a row set not
 -- ready, so that a phone nobody picks up stops receiving calls.
 CREATE FUNCTION ccroute.offer_unanswered(p_tenant bigint, p_agent bigint) RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
     UPDATE ccroute.agent_state s
        SET no_answer_streak = s.no_answer_streak + 1,
            state = CASE WHEN s.no_answer_streak + 1 >= t.max_no_answers THEN 'not_ready' ELSE 'ready' END,
@@ -304,7 +302,8 @@ AS $$
            since = now(), reserved_until = NULL, available_at = NULL
       FROM ccroute.tenant t
      WHERE s.tenant_id = p_tenant AND s.agent_id = p_agent AND t.tenant_id = p_tenant
-       AND s.state = 'reserved'
+       AND s.state = 'reserved';
+END
 $$;
 
 -- A lost reservation (its answer or failure never came) is ended where it is found: by the

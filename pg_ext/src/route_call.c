@@ -54,23 +54,20 @@ typedef enum
 	SKIP_PROFICIENCY,
 	SKIP_MISSING_SKILL,
 	SKIP_ALREADY_TRIED,
-	SKIP_UNREACHABLE,
-	SKIP_TAKEN,
+	SKIP_TAKEN,					/* held by another router, no longer free, or no address */
 	SKIP_COUNT
 } SkipReason;
 
 static const char *const skip_names[SKIP_COUNT] = {
-	"logged_out", "not_ready", "busy", "proficiency", "missing_skill", "already_tried",
-	"unreachable", "taken"
+	"logged_out", "not_ready", "busy", "proficiency", "missing_skill", "already_tried", "taken"
 };
 
 typedef struct Candidate
 {
 	int64		agent_id;
-	bool		expired;		/* its last offer was never answered nor failed */
 	double		key;			/* the strategy's ordering value */
 	double		idle_since;		/* the tie-breaker */
-	char	   *target;
+	char	   *target;			/* known once reserved */
 } Candidate;
 
 /* What the router knows about the call as it goes. */
@@ -82,6 +79,7 @@ typedef struct Call
 	Datum		facts;
 	bool		has_deadline;
 	TimestampTz deadline;
+	bool		has_requirements;	/* the number requires skills beyond its own */
 
 	int64		tenant_id;
 	int			ring_timeout;
@@ -117,7 +115,12 @@ typedef struct Plans
 	SPIPlanPtr	directory;
 	SPIPlanPtr	config;
 	SPIPlanPtr	skill;
-	SPIPlanPtr	candidates;
+	SPIPlanPtr	lost_offers;
+	SPIPlanPtr	by_idle;		/* the tenant's available agents, longest idle first */
+	SPIPlanPtr	by_offer;		/* the tenant's available agents, least recently offered first */
+	SPIPlanPtr	skills_of;		/* which of some agents have the skill, and how well */
+	SPIPlanPtr	available;		/* available agents, in no order */
+	SPIPlanPtr	everyone;		/* every agent of the skill, for explaining a refusal */
 	SPIPlanPtr	expire;
 	SPIPlanPtr	reserve;
 	SPIPlanPtr	insert_live;
@@ -141,16 +144,56 @@ ccroute_define_router_settings(void)
 /* ---------------------------------------------------------------------------------------- */
 /* The queries, prepared once per backend. */
 
+/*
+ * Generic plans only: every query here is keyed by tenant and id, and a custom plan would be
+ * planned again at every call (a fifth of a millisecond each, measured), which costs more than
+ * anything a plan for specific values could save.
+ */
 static SPIPlanPtr
 prepare(const char *sql, int nargs, Oid *types)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL || SPI_keepplan(plan) != 0)
 		elog(ERROR, "ccroute: preparing the router's query failed: %s",
 			 SPI_result_code_string(SPI_result));
 	return plan;
 }
+
+/* Does the agent (x) hold the number's further required skills? Looked at only when the number
+ * has some ($5). $4 is unused here; it keeps the parameter lists of the queries alike. */
+#define REQUIREMENTS_SQL \
+	"       NOT $5 OR NOT EXISTS (SELECT FROM ccroute.did_requirement r " \
+	"                    WHERE r.tenant_id OPERATOR(pg_catalog.=) $1 AND r.did OPERATOR(pg_catalog.=) $3 " \
+	"                      AND NOT EXISTS (SELECT FROM ccroute.agent_skill y " \
+	"                                       WHERE y.tenant_id OPERATOR(pg_catalog.=) $1 " \
+	"                                         AND y.agent_id OPERATOR(pg_catalog.=) x.agent_id " \
+	"                                         AND y.skill_id OPERATOR(pg_catalog.=) r.skill_id " \
+	"                                         AND y.proficiency OPERATOR(pg_catalog.>=) r.min_proficiency)) "
+
+#define AVAILABLE_SQL \
+	"SELECT x.agent_id, x.proficiency, " \
+	REQUIREMENTS_SQL ", " \
+	"       extract(epoch FROM s.idle_since)::float8, " \
+	"       coalesce(extract(epoch FROM s.last_offered_at), 0)::float8, " \
+	"       CASE WHEN s.stats_day OPERATOR(pg_catalog.=) $4::date THEN s.calls_today ELSE 0 END, " \
+	"       CASE WHEN s.stats_day OPERATOR(pg_catalog.=) $4::date THEN s.talk_seconds_today ELSE 0 END " \
+	"  FROM ccroute.agent_state s " \
+	"  JOIN ccroute.agent_skill x ON x.tenant_id OPERATOR(pg_catalog.=) s.tenant_id " \
+	"       AND x.agent_id OPERATOR(pg_catalog.=) s.agent_id AND x.skill_id OPERATOR(pg_catalog.=) $2 " \
+	" WHERE s.tenant_id OPERATOR(pg_catalog.=) $1 AND s.state IN ('ready', 'wrap_up') " \
+	"   AND (s.state OPERATOR(pg_catalog.=) 'ready' OR s.available_at OPERATOR(pg_catalog.<=) now())"
+
+/* The tenant's available agents in one strategy's order, straight from its partial index, a
+ * page at a time: $2 is the ordering value to continue after, $3 how many. */
+#define ORDERED_SQL(column, nulls) \
+	"SELECT agent_id, coalesce(extract(epoch FROM " column "), 0)::float8, " \
+	"       extract(epoch FROM idle_since)::float8 " \
+	"  FROM ccroute.agent_state " \
+	" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND state IN ('ready', 'wrap_up') " \
+	"   AND (state OPERATOR(pg_catalog.=) 'ready' OR available_at OPERATOR(pg_catalog.<=) now()) " \
+	"   AND ($2 IS NULL OR coalesce(extract(epoch FROM " column "), 0)::float8 OPERATOR(pg_catalog.>=) $2) " \
+	" ORDER BY " column nulls " LIMIT $3"
 
 static void
 prepare_plans(void)
@@ -160,14 +203,24 @@ prepare_plans(void)
 	plans.directory = prepare(
 		"SELECT tenant_id FROM ccroute.did_directory WHERE did OPERATOR(pg_catalog.=) $1",
 		1, (Oid[]) {TEXTOID});
+	/* Business hours are checked here, in the tenant's time zone: no schedule means always open. */
 	plans.config = prepare(
 		"SELECT t.status, t.max_concurrent_calls, t.ring_timeout_seconds, t.max_attempts, "
 		"       d.skill_id, d.destination, d.min_proficiency, d.closed_destination, "
-		"       ccroute.is_open(t.tenant_id, d.schedule_id, (now() AT TIME ZONE t.time_zone)), "
-		"       (now() AT TIME ZONE t.time_zone)::date::text, "
+		"       d.schedule_id IS NULL OR ("
+		"           NOT EXISTS (SELECT FROM ccroute.holiday h WHERE h.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+		"                          AND h.day OPERATOR(pg_catalog.=) z.lt::date) "
+		"           AND EXISTS (SELECT FROM ccroute.schedule_slot s WHERE s.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+		"                          AND s.schedule_id OPERATOR(pg_catalog.=) d.schedule_id "
+		"                          AND s.dow OPERATOR(pg_catalog.=) extract(isodow FROM z.lt) "
+		"                          AND z.lt::time OPERATOR(pg_catalog.>=) s.opens AND z.lt::time OPERATOR(pg_catalog.<) s.closes)), "
+		"       z.lt::date::text, "
 		"       (SELECT count(*) FROM ccroute.live_call n WHERE n.tenant_id OPERATOR(pg_catalog.=) t.tenant_id), "
-		"       sd.domain, l.call_seq, l.state, l.attempts, l.tried_agents, l.action, l.target, l.agent_id "
+		"       sd.domain, l.call_seq, l.state, l.attempts, l.tried_agents, l.action, l.target, l.agent_id, "
+		"       EXISTS (SELECT FROM ccroute.did_requirement r WHERE r.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+		"                  AND r.did OPERATOR(pg_catalog.=) d.did) "
 		"  FROM ccroute.tenant t "
+		"  CROSS JOIN LATERAL (SELECT now() AT TIME ZONE t.time_zone AS lt) z "
 		"  JOIN ccroute.did d ON d.tenant_id OPERATOR(pg_catalog.=) t.tenant_id AND d.did OPERATOR(pg_catalog.=) $2 "
 		"  LEFT JOIN ccroute.sip_domain sd ON sd.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
 		"  LEFT JOIN ccroute.live_call l ON l.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
@@ -178,35 +231,38 @@ prepare_plans(void)
 		"SELECT strategy, overflow_skill_id, overflow_destination FROM ccroute.skill "
 		" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND skill_id OPERATOR(pg_catalog.=) $2",
 		2, (Oid[]) {INT8OID, INT8OID});
-	/* Every agent of the skill, with what the router needs to set them aside or order them. */
-	plans.candidates = prepare(
-		"SELECT a.agent_id, x.proficiency, "
+	/* Offers whose ring timeout passed with neither answer nor failure reported. */
+	plans.lost_offers = prepare(
+		"SELECT agent_id FROM ccroute.agent_state "
+		" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'reserved' "
+		"   AND reserved_until OPERATOR(pg_catalog.<=) now() LIMIT 16",
+		1, (Oid[]) {INT8OID});
+	/* The available agents of the skill; for the two commonest strategies straight from an
+	 * index in the strategy's order, so that only the first few are read. */
+	plans.by_idle = prepare(ORDERED_SQL("idle_since", ""), 3, (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
+	plans.by_offer = prepare(ORDERED_SQL("last_offered_at", " NULLS FIRST"), 3,
+							 (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
+	plans.skills_of = prepare(
+		"SELECT x.agent_id, x.proficiency, " REQUIREMENTS_SQL
+		"  FROM ccroute.agent_skill x "
+		" WHERE x.tenant_id OPERATOR(pg_catalog.=) $1 AND x.skill_id OPERATOR(pg_catalog.=) $2 "
+		"   AND x.agent_id OPERATOR(pg_catalog.=) ANY ($6)",
+		6, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8ARRAYOID});
+	plans.available = prepare(AVAILABLE_SQL, 5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
+	plans.everyone = prepare(
+		"SELECT x.proficiency, "
 		"       CASE WHEN s.state IS NULL THEN 'logged_out' "
 		"            WHEN s.state OPERATOR(pg_catalog.=) 'wrap_up' AND s.available_at OPERATOR(pg_catalog.<=) now() THEN 'ready' "
-		"            WHEN s.state OPERATOR(pg_catalog.=) 'reserved' AND s.reserved_until OPERATOR(pg_catalog.<=) now() THEN 'expired' "
 		"            ELSE s.state END, "
-		"       NOT EXISTS (SELECT FROM ccroute.did_requirement r "
-		"                    WHERE r.tenant_id OPERATOR(pg_catalog.=) $1 AND r.did OPERATOR(pg_catalog.=) $3 "
-		"                      AND NOT EXISTS (SELECT FROM ccroute.agent_skill y "
-		"                                       WHERE y.tenant_id OPERATOR(pg_catalog.=) $1 "
-		"                                         AND y.agent_id OPERATOR(pg_catalog.=) a.agent_id "
-		"                                         AND y.skill_id OPERATOR(pg_catalog.=) r.skill_id "
-		"                                         AND y.proficiency OPERATOR(pg_catalog.>=) r.min_proficiency)), "
-		"       extract(epoch FROM coalesce(s.idle_since, s.since))::float8, "
-		"       coalesce(extract(epoch FROM s.last_offered_at), 0)::float8, "
-		"       CASE WHEN s.stats_day OPERATOR(pg_catalog.=) $4::date THEN s.calls_today ELSE 0 END, "
-		"       CASE WHEN s.stats_day OPERATOR(pg_catalog.=) $4::date THEN s.talk_seconds_today ELSE 0 END, "
-		"       CASE a.reach_via "
-		"            WHEN 'sip' THEN coalesce(a.contact_uri, 'sip:' OPERATOR(pg_catalog.||) a.extension OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||) $5) "
-		"            ELSE CASE WHEN $6 IS NULL THEN 'tel:' OPERATOR(pg_catalog.||) coalesce(a.mobile, a.landline) "
-		"                      ELSE 'sip:' OPERATOR(pg_catalog.||) CASE a.reach_via WHEN 'mobile' THEN a.mobile ELSE a.landline END "
-		"                           OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||) $6 END END "
+		REQUIREMENTS_SQL
 		"  FROM ccroute.agent_skill x "
-		"  JOIN ccroute.agent a ON a.tenant_id OPERATOR(pg_catalog.=) x.tenant_id AND a.agent_id OPERATOR(pg_catalog.=) x.agent_id "
 		"  LEFT JOIN ccroute.agent_state s ON s.tenant_id OPERATOR(pg_catalog.=) x.tenant_id AND s.agent_id OPERATOR(pg_catalog.=) x.agent_id "
 		" WHERE x.tenant_id OPERATOR(pg_catalog.=) $1 AND x.skill_id OPERATOR(pg_catalog.=) $2",
-		6, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID});
+		5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
 	plans.expire = prepare("SELECT ccroute.expire_reservation($1, $2)", 2, (Oid[]) {INT8OID, INT8OID});
+	/* Reserves the agent if it is still free and nobody holds its row, and gives its address:
+	 * its fixed contact, its address in the tenant's domain ($4), or its phone through the PSTN
+	 * gateway ($5). An agent with no address is not reserved. */
 	plans.reserve = prepare(
 		"UPDATE ccroute.agent_state s "
 		"   SET state = 'reserved', since = now(), available_at = NULL, reason = NULL, "
@@ -215,9 +271,18 @@ prepare_plans(void)
 		"         WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND agent_id OPERATOR(pg_catalog.=) $2 "
 		"           AND (state OPERATOR(pg_catalog.=) 'ready' OR (state OPERATOR(pg_catalog.=) 'wrap_up' "
 		"                AND available_at OPERATOR(pg_catalog.<=) now())) "
-		"           FOR UPDATE SKIP LOCKED) f "
-		" WHERE s.tenant_id OPERATOR(pg_catalog.=) f.tenant_id AND s.agent_id OPERATOR(pg_catalog.=) f.agent_id",
-		3, (Oid[]) {INT8OID, INT8OID, INT4OID});
+		"           FOR UPDATE SKIP LOCKED) f, "
+		"       ccroute.agent a, "
+		"       LATERAL (SELECT CASE a.reach_via "
+		"            WHEN 'sip' THEN coalesce(a.contact_uri, 'sip:' OPERATOR(pg_catalog.||) a.extension OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||) $4) "
+		"            ELSE CASE WHEN $5 IS NULL THEN 'tel:' OPERATOR(pg_catalog.||) coalesce(a.mobile, a.landline) "
+		"                      ELSE 'sip:' OPERATOR(pg_catalog.||) CASE a.reach_via WHEN 'mobile' THEN a.mobile ELSE a.landline END "
+		"                           OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||) $5 END END AS uri) addr "
+		" WHERE s.tenant_id OPERATOR(pg_catalog.=) f.tenant_id AND s.agent_id OPERATOR(pg_catalog.=) f.agent_id "
+		"   AND a.tenant_id OPERATOR(pg_catalog.=) f.tenant_id AND a.agent_id OPERATOR(pg_catalog.=) f.agent_id "
+		"   AND addr.uri IS NOT NULL "
+		"RETURNING addr.uri",
+		5, (Oid[]) {INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID});
 	plans.insert_live = prepare(
 		"INSERT INTO ccroute.live_call (tenant_id, call_id, caller, dialed, facts, state, action, "
 		"       target, skill_id, agent_id, tried_agents, explanation, offered_at) "
@@ -343,27 +408,131 @@ was_tried(Call *call, int64 agent)
 	return false;
 }
 
+#define FIRST_LOOK 8
+
 /*
- * Lists the agents of one skill that could take the call, ordered by the skill's strategy,
- * counting those set aside by reason.
+ * For the strategies an index orders (longest idle, round robin): reads the tenant's available
+ * agents a page at a time in that order, keeps those with the skill, and stops once it has
+ * some. A busy contact center's call then reads a few index entries, not every agent.
  */
 static Candidate *
-list_candidates(Call *call, int64 skill, const char *strategy, bool primary, int *ncand,
-				int *skipped)
+ordered_candidates(Call *call, int64 skill, bool round_robin, bool primary, int *ncand,
+				   int *skipped)
+{
+	int			min_prof = primary ? call->min_proficiency : 1;
+	Candidate  *c = palloc(sizeof(Candidate) * FIRST_LOOK * 8);
+	double		after = 0;
+	bool		started = false;
+
+	*ncand = 0;
+	for (int page = 0; page < 8 && *ncand == 0; page++)
+	{
+		Datum		v[6];
+		char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+		uint64		nread;
+		int64		ids[FIRST_LOOK * 2];
+		double		keys[FIRST_LOOK * 2];
+		double		idles[FIRST_LOOK * 2];
+		Datum		id_datums[FIRST_LOOK * 2];
+
+		v[0] = Int64GetDatum(call->tenant_id);
+		v[1] = Float8GetDatum(after);
+		if (!started)
+			n[1] = 'n';
+		v[2] = Int64GetDatum(FIRST_LOOK * 2);
+		run(round_robin ? plans.by_offer : plans.by_idle, v, n, false, SPI_OK_SELECT);
+		nread = SPI_processed;
+		if (nread == 0)
+			break;
+		for (uint64 r = 0; r < nread; r++)
+		{
+			bool		isnull;
+
+			ids[r] = col_int8(r, 1);
+			keys[r] = DatumGetFloat8(col(r, 2, &isnull));
+			idles[r] = DatumGetFloat8(col(r, 3, &isnull));
+			id_datums[r] = Int64GetDatum(ids[r]);
+		}
+		/* Continue from the last value read; rows equal to it are seen again, not missed. */
+		after = keys[nread - 1];
+		started = true;
+
+		v[0] = Int64GetDatum(call->tenant_id);
+		v[1] = Int64GetDatum(skill);
+		v[2] = PointerGetDatum(call->dialed);
+		v[3] = CStringGetTextDatum(call->local_day);
+		v[4] = BoolGetDatum(primary && call->has_requirements);
+		v[5] = PointerGetDatum(construct_array(id_datums, nread, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		memset(n, ' ', sizeof(n));
+		run(plans.skills_of, v, n, false, SPI_OK_SELECT);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			int64		agent = col_int8(r, 1);
+			int			prof = col_int4(r, 2);
+			bool		isnull;
+			bool		qualified = DatumGetBool(col(r, 3, &isnull));
+			int			at;
+			bool		dup = false;
+
+			for (at = 0; at < (int) nread && ids[at] != agent; at++)
+				;
+			for (int k = 0; k < *ncand; k++)
+				dup |= c[k].agent_id == agent;
+			if (dup)
+				continue;
+			if (prof < min_prof)
+				skipped[SKIP_PROFICIENCY]++;
+			else if (!qualified)
+				skipped[SKIP_MISSING_SKILL]++;
+			else if (was_tried(call, agent))
+				skipped[SKIP_ALREADY_TRIED]++;
+			else if (*ncand < FIRST_LOOK * 8)
+			{
+				c[*ncand].agent_id = agent;
+				c[*ncand].key = keys[at];
+				c[*ncand].idle_since = idles[at];
+				(*ncand)++;
+			}
+		}
+		if (nread < FIRST_LOOK * 2)
+			break;
+	}
+	qsort(c, *ncand, sizeof(Candidate), compare_candidates);
+	return c;
+}
+
+
+/*
+ * The available agents of one skill that may take the call, in the skill's strategy's order;
+ * those set aside (proficiency, missing skill, already tried) are counted by reason. With a
+ * limit, only the first ones in the strategy's order are read (where an index gives it).
+ */
+static Candidate *
+available_agents(Call *call, int64 skill, const char *strategy, bool primary, int64 limit,
+				 int *ncand, uint64 *nread, int *skipped)
 {
 	Datum		v[6];
 	char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	SPIPlanPtr	plan = plans.available;
 	Candidate  *c;
-	bool		highest = strcmp(strategy, "highest_proficiency") == 0;
 	int			min_prof = primary ? call->min_proficiency : 1;
 
+	if (limit != 0 && (strcmp(strategy, "longest_idle") == 0 || strcmp(strategy, "round_robin") == 0))
+	{
+		*nread = limit;			/* a first look: everyone else may still be read */
+		return ordered_candidates(call, skill, strategy[0] == 'r', primary, ncand, skipped);
+	}
 	v[0] = Int64GetDatum(call->tenant_id);
 	v[1] = Int64GetDatum(skill);
-	v[2] = primary ? PointerGetDatum(call->dialed) : (n[2] = 'n', (Datum) 0);
+	v[2] = PointerGetDatum(call->dialed);
 	v[3] = CStringGetTextDatum(call->local_day);
-	v[4] = text_or_null(call->domain, n, 4);
-	v[5] = text_or_null(ccroute_pstn_gateway && ccroute_pstn_gateway[0] ? ccroute_pstn_gateway : NULL, n, 5);
-	run(plans.candidates, v, n, false, SPI_OK_SELECT);
+	/* Overflow skills are not bound by the number's further requirements. */
+	v[4] = BoolGetDatum(primary && call->has_requirements);
+	v[5] = Int64GetDatum(limit);
+	if (limit == 0)
+		n[5] = 'n';				/* LIMIT NULL: all */
+	run(plan, v, n, false, SPI_OK_SELECT);
+	*nread = 0;					/* everyone was read */
 
 	c = palloc(sizeof(Candidate) * (SPI_processed + 1));
 	*ncand = 0;
@@ -371,37 +540,27 @@ list_candidates(Call *call, int64 skill, const char *strategy, bool primary, int
 	{
 		int64		agent = col_int8(r, 1);
 		int			prof = col_int4(r, 2);
-		char	   *state = col_text(r, 3);
 		bool		isnull;
-		bool		qualified = DatumGetBool(col(r, 4, &isnull));
+		bool		qualified = DatumGetBool(col(r, 3, &isnull));
 		Candidate  *k = &c[*ncand];
 
-		if (strcmp(state, "logged_out") == 0)
-			skipped[SKIP_LOGGED_OUT]++;
-		else if (strcmp(state, "not_ready") == 0)
-			skipped[SKIP_NOT_READY]++;
-		else if (strcmp(state, "ready") != 0 && strcmp(state, "expired") != 0)
-			skipped[SKIP_BUSY]++;
-		else if (prof < min_prof)
+		if (prof < min_prof)
 			skipped[SKIP_PROFICIENCY]++;
 		else if (!qualified)
 			skipped[SKIP_MISSING_SKILL]++;
 		else if (was_tried(call, agent))
 			skipped[SKIP_ALREADY_TRIED]++;
-		else if ((k->target = col_text(r, 9)) == NULL)
-			skipped[SKIP_UNREACHABLE]++;
 		else
 		{
 			k->agent_id = agent;
-			k->expired = strcmp(state, "expired") == 0;
-			k->idle_since = DatumGetFloat8(col(r, 5, &isnull));
+			k->idle_since = DatumGetFloat8(col(r, 4, &isnull));
 			if (strcmp(strategy, "round_robin") == 0)
-				k->key = DatumGetFloat8(col(r, 6, &isnull));
+				k->key = DatumGetFloat8(col(r, 5, &isnull));
 			else if (strcmp(strategy, "fewest_calls") == 0)
-				k->key = col_int4(r, 7);
+				k->key = col_int4(r, 6);
 			else if (strcmp(strategy, "least_talk_time") == 0)
-				k->key = col_int4(r, 8);
-			else if (highest)
+				k->key = col_int4(r, 7);
+			else if (strcmp(strategy, "highest_proficiency") == 0)
 				k->key = -prof;
 			else if (strcmp(strategy, "random") == 0)
 				k->key = pg_prng_double(&pg_global_prng_state);
@@ -414,25 +573,89 @@ list_candidates(Call *call, int64 skill, const char *strategy, bool primary, int
 	return c;
 }
 
+/*
+ * When nobody could take the call, every agent of the skill is counted by the reason it could
+ * not: the explanation then says why the caller was refused.
+ */
+static void
+count_everyone(Call *call, int *skipped)
+{
+	Datum		v[5];
+
+	v[0] = Int64GetDatum(call->tenant_id);
+	v[1] = Int64GetDatum(call->skill_id);
+	v[2] = PointerGetDatum(call->dialed);
+	v[3] = CStringGetTextDatum(call->local_day);
+	v[4] = BoolGetDatum(call->has_requirements);
+	run(plans.everyone, v, NULL, false, SPI_OK_SELECT);
+	memset(skipped, 0, sizeof(int) * SKIP_COUNT);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		char	   *state = col_text(r, 2);
+
+		if (strcmp(state, "logged_out") == 0)
+			skipped[SKIP_LOGGED_OUT]++;
+		else if (strcmp(state, "not_ready") == 0)
+			skipped[SKIP_NOT_READY]++;
+		else if (strcmp(state, "ready") != 0)
+			skipped[SKIP_BUSY]++;
+		else if (col_int4(r, 1) < call->min_proficiency)
+			skipped[SKIP_PROFICIENCY]++;
+		else if (!DatumGetBool(col(r, 3, &isnull)))
+			skipped[SKIP_MISSING_SKILL]++;
+		else
+			skipped[SKIP_TAKEN]++;
+	}
+}
+
+/* Offers of this tenant whose ring timeout passed unanswered are ended first, so that their
+ * agents can be chosen again. No timer does it: the next call does. */
+static void
+end_lost_offers(Call *call)
+{
+	Datum		v[2] = {Int64GetDatum(call->tenant_id), 0};
+	uint64		nlost;
+	int64	   *lost;
+
+	run(plans.lost_offers, v, NULL, false, SPI_OK_SELECT);
+	nlost = SPI_processed;
+	if (nlost == 0)
+		return;
+	lost = palloc(sizeof(int64) * nlost);
+	for (uint64 i = 0; i < nlost; i++)
+		lost[i] = col_int8(i, 1);
+	for (uint64 i = 0; i < nlost; i++)
+	{
+		v[1] = Int64GetDatum(lost[i]);
+		run(plans.expire, v, NULL, false, SPI_OK_SELECT);
+	}
+}
+
 static bool
 deadline_passed(Call *call)
 {
 	return call->has_deadline && GetCurrentTimestamp() > call->deadline;
 }
 
-/* Reserves the agent unless another router holds it or it is no longer free. */
+/* Reserves the agent unless another router holds it, it is no longer free, or it has no
+ * address to be reached at. */
 static bool
 reserve(Call *call, Candidate *k)
 {
-	Datum		v[3];
+	Datum		v[5];
+	char		n[5] = {' ', ' ', ' ', ' ', ' '};
 
 	v[0] = Int64GetDatum(call->tenant_id);
 	v[1] = Int64GetDatum(k->agent_id);
-	if (k->expired)
-		run(plans.expire, v, NULL, false, SPI_OK_SELECT);
 	v[2] = Int32GetDatum(call->ring_timeout);
-	run(plans.reserve, v, NULL, false, SPI_OK_UPDATE);
-	return SPI_processed == 1;
+	v[3] = text_or_null(call->domain, n, 3);
+	v[4] = text_or_null(ccroute_pstn_gateway && ccroute_pstn_gateway[0] ? ccroute_pstn_gateway : NULL, n, 4);
+	run(plans.reserve, v, n, false, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed != 1)
+		return false;
+	k->target = col_text(0, 1);
+	return true;
 }
 
 static void
@@ -454,6 +677,7 @@ choose_agent(Call *call)
 	StringInfo	e = makeStringInfo();
 	bool		first_hop = true;
 
+	end_lost_offers(call);
 	appendStringInfoString(e, "{\"skills\": [");
 	for (int hop = 0; hop <= MAX_OVERFLOW_HOPS && skill != 0; hop++)
 	{
@@ -472,41 +696,51 @@ choose_agent(Call *call)
 		overflow_skill = col_int8(0, 2);
 		overflow_destination = col_text(0, 3);
 
-		c = list_candidates(call, skill, strategy, hop == 0, &ncand, skipped);
-		appendStringInfo(e, "%s{\"skill\": " INT64_FORMAT ", \"strategy\": \"%s\", \"candidates\": %d}",
-						 first_hop ? "" : ", ", skill, strategy, ncand);
-		first_hop = false;
-
-		for (int i = 0; i < ncand && tries < MAX_RESERVE_TRIES; i++, tries++)
+		/* A first look at the best few; all of them only if none of those could be had. */
+		for (int64 limit = FIRST_LOOK;; limit = 0)
 		{
-			if (deadline_passed(call))
+			uint64		nread;
+
+			c = available_agents(call, skill, strategy, hop == 0, limit, &ncand, &nread, skipped);
+			if (limit == FIRST_LOOK)
+				appendStringInfo(e, "%s{\"skill\": " INT64_FORMAT ", \"strategy\": \"%s\"}",
+								 first_hop ? "" : ", ", skill, strategy);
+			first_hop = false;
+			for (int i = 0; i < ncand && tries < MAX_RESERVE_TRIES; i++, tries++)
 			{
-				d.action = "late";
-				d.sip_status = 503;
-				d.reason = "Decision Past Deadline";
-				d.outcome = "deadline_passed";
+				if (deadline_passed(call))
+				{
+					d.action = "late";
+					d.sip_status = 503;
+					d.reason = "Decision Past Deadline";
+					d.outcome = "deadline_passed";
+					break;
+				}
+				if (!reserve(call, &c[i]))
+				{
+					skipped[SKIP_TAKEN]++;
+					continue;
+				}
+				d.action = "agent";
+				d.target = c[i].target;
+				d.agent_id = c[i].agent_id;
+				d.skill_id = skill;
+				appendStringInfoString(e, "], \"chosen\": ");
+				explain_candidate(e, &c[i]);
+				appendStringInfoString(e, ", \"runners_up\": [");
+				for (int j = i + 1; j < ncand && j <= i + RUNNERS_UP; j++)
+				{
+					if (j > i + 1)
+						appendStringInfoString(e, ", ");
+					explain_candidate(e, &c[j]);
+				}
+				appendStringInfoChar(e, ']');
 				break;
 			}
-			if (!reserve(call, &c[i]))
-			{
-				skipped[SKIP_TAKEN]++;
-				continue;
-			}
-			d.action = "agent";
-			d.target = c[i].target;
-			d.agent_id = c[i].agent_id;
-			d.skill_id = skill;
-			appendStringInfoString(e, "], \"chosen\": ");
-			explain_candidate(e, &c[i]);
-			appendStringInfoString(e, ", \"runners_up\": [");
-			for (int j = i + 1; j < ncand && j <= i + RUNNERS_UP; j++)
-			{
-				if (j > i + 1)
-					appendStringInfoString(e, ", ");
-				explain_candidate(e, &c[j]);
-			}
-			appendStringInfoChar(e, ']');
-			break;
+			if (d.action || limit == 0 || nread < (uint64) limit || tries >= MAX_RESERVE_TRIES)
+				break;
+			/* The first look was all set aside or taken: look at everyone, counting afresh. */
+			memset(skipped, 0, sizeof(skipped));
 		}
 		if (d.action)
 			break;
@@ -528,6 +762,7 @@ choose_agent(Call *call)
 			d.sip_status = 480;
 			d.reason = "No Agent Available";
 			d.outcome = "no_agent";
+			count_everyone(call, skipped);
 		}
 		d.skill_id = call->skill_id;
 		appendStringInfoChar(e, ']');
@@ -680,6 +915,7 @@ decide(Call *call)
 	call->min_proficiency = col_int4(0, 7);
 	closed_destination = col_text(0, 8);
 	open = DatumGetBool(col(0, 9, &isnull));
+	call->has_requirements = DatumGetBool(col(0, 20, &isnull));
 	call->local_day = col_text(0, 10);
 	live_calls = col_int8(0, 11);
 	call->domain = col_text(0, 12);

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# make bench: route_call against the stock way, side by side, in one run, on one cluster.
+#
+# 1,000 tenants of 100 agents (one skill each). Durable commits: synchronous_commit = on,
+# fsync = on, full_page_writes = on. Measured, each against freshly readied agents:
+#   - a plain primary-key select (the floor: one round trip, no write);
+#   - a plain PL/pgSQL function doing the stock job (pick the longest-idle ready agent of the
+#     skill FOR UPDATE SKIP LOCKED, mark it busy, insert the call);
+#   - ccroute.route_call (tenant limits, hours, every agent classified, strategy, explanation,
+#     row-level security, the call recorded).
+# Latency p50/p99/p99.9 at one client, throughput at 8 clients, commits and WAL per decision.
+# Writes tests/bench/results/route_call-<date>.md.
+set -u
+cd "$(dirname "$0")/../.."
+source tests/lib/stack.sh
+
+LAT_CALLS=${LAT_CALLS:-5000}
+TPUT_SECONDS=${TPUT_SECONDS:-15}
+stack_init
+trap stack_stop EXIT
+stack_pg_start >/dev/null || { echo "postgresql did not start"; exit 1; }
+cat >>"$STACK_DIR/pg/data/postgresql.conf" <<EOF
+shared_buffers = 512MB
+max_wal_size = 4GB
+EOF
+stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -l "$STACK_DIR/pg/server.log" -w restart >/dev/null
+pgbench=$STACK_PG_BIN/pgbench
+q() { psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
+
+echo "Loading 1,000 tenants of 100 agents..."
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<'SQL'
+SET ROLE dba;
+SELECT ccroute.create_tenant('t' || i) FROM generate_series(1, 1000) i;
+RESET ROLE;
+INSERT INTO ccroute.skill (tenant_id, name) SELECT tenant_id, 'main' FROM ccroute.tenant;
+INSERT INTO ccroute.agent (tenant_id, name, extension, contact_uri, wrapup_seconds)
+SELECT t.tenant_id, 'Agent ' || a, (1000 + a)::text, 'sip:' || (1000 + a) || '@192.0.2.' || (a % 250 + 1), 0
+  FROM ccroute.tenant t, generate_series(1, 100) a;
+INSERT INTO ccroute.agent_skill (tenant_id, agent_id, skill_id)
+SELECT a.tenant_id, a.agent_id, s.skill_id FROM ccroute.agent a JOIN ccroute.skill s USING (tenant_id);
+INSERT INTO ccroute.agent_state (tenant_id, agent_id, state, idle_since)
+SELECT tenant_id, agent_id, 'ready', now() - random() * interval '1 hour' FROM ccroute.agent;
+SET ROLE dba;
+SELECT ccroute.add_did('t' || i, '+8131' || lpad(i::text, 7, '0'), 'main') FROM generate_series(1, 1000) i;
+RESET ROLE;
+
+-- The stock way, for comparison: plain tables, a plain PL/pgSQL function.
+CREATE SCHEMA stock;
+CREATE TABLE stock.did (did text PRIMARY KEY, tenant_id bigint, skill_id bigint);
+CREATE TABLE stock.agent (tenant_id bigint, agent_id bigint, skill_id bigint, contact text,
+                          state text, idle_since timestamptz, PRIMARY KEY (tenant_id, agent_id));
+CREATE INDEX ON stock.agent (tenant_id, skill_id, state, idle_since);
+CREATE TABLE stock.call (call_id text PRIMARY KEY, tenant_id bigint, agent_id bigint,
+                         created timestamptz DEFAULT now());
+INSERT INTO stock.did SELECT d.did, d.tenant_id, d.skill_id FROM ccroute.did d;
+INSERT INTO stock.agent SELECT a.tenant_id, a.agent_id, x.skill_id, a.contact_uri, 'ready', s.idle_since
+  FROM ccroute.agent a JOIN ccroute.agent_skill x USING (tenant_id, agent_id)
+  JOIN ccroute.agent_state s USING (tenant_id, agent_id);
+CREATE FUNCTION stock.route(p_call text, p_did text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    d stock.did;
+    a stock.agent;
+BEGIN
+    SELECT * INTO d FROM stock.did WHERE did = p_did;
+    SELECT * INTO a FROM stock.agent
+     WHERE tenant_id = d.tenant_id AND skill_id = d.skill_id AND state = 'ready'
+     ORDER BY idle_since LIMIT 1 FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    UPDATE stock.agent SET state = 'busy' WHERE tenant_id = a.tenant_id AND agent_id = a.agent_id;
+    INSERT INTO stock.call (call_id, tenant_id, agent_id) VALUES (p_call, d.tenant_id, a.agent_id);
+    RETURN a.contact;
+END
+$$;
+GRANT USAGE ON SCHEMA stock TO kamailio;
+GRANT SELECT, UPDATE, INSERT ON ALL TABLES IN SCHEMA stock TO kamailio;
+ANALYZE;
+SQL
+
+if [ -n "${BENCH_HOLD:-}" ]; then
+	# For profiling by hand: keep the loaded cluster up.
+	echo "export PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER PGDATABASE=$PGDATABASE" >"$BENCH_HOLD"
+	sleep 100000
+fi
+
+reset_agents() {
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<-'SQL'
+		DELETE FROM ccroute.live_call;
+		UPDATE ccroute.agent_state SET state = 'ready', reserved_until = NULL, available_at = NULL
+		 WHERE state <> 'ready';
+		UPDATE stock.agent SET state = 'ready' WHERE state <> 'ready';
+		TRUNCATE stock.call;
+		VACUUM ANALYZE ccroute.agent_state, ccroute.live_call, stock.agent, stock.call;
+		CHECKPOINT;
+	SQL
+}
+
+cat >"$STACK_DIR/select.sql" <<'SQL'
+\set t random(1, 1000)
+SELECT tenant_id FROM stock.did WHERE did = '+8131' || lpad(:t::text, 7, '0');
+SQL
+cat >"$STACK_DIR/stock.sql" <<'SQL'
+\set t random(1, 1000)
+\set n random(1, 2000000000)
+SELECT stock.route('s-' || :client_id || '-' || :n, '+8131' || lpad(:t::text, 7, '0'));
+SQL
+cat >"$STACK_DIR/ccroute.sql" <<'SQL'
+\set t random(1, 1000)
+\set n random(1, 2000000000)
+SELECT action FROM ccroute.route_call('c-' || :client_id || '-' || :n, '+819000000000', '+8131' || lpad(:t::text, 7, '0'));
+SQL
+
+# measure ID NAME SCRIPT: latency at 1 client, then throughput at 8; prints a table row.
+measure() {
+	local id=$1 name=$2 script=$3 lsn0 lsn1 commits0 commits1 tps p50 p99 p999 calls
+	reset_agents
+	lsn0=$(q "SELECT pg_current_wal_lsn()")
+	commits0=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'ccroute'")
+	rm -f "$STACK_DIR"/pgbench_log.*
+	(cd "$STACK_DIR" && "$pgbench" -n -U kamailio -c 1 -t "$LAT_CALLS" -l -f "$script" ccroute >"$STACK_DIR/$id.lat" 2>&1)
+	sleep 1
+	lsn1=$(q "SELECT pg_current_wal_lsn()")
+	commits1=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'ccroute'")
+	read -r p50 p99 p999 < <(awk '{print $3}' "$STACK_DIR"/pgbench_log.* | sort -n |
+		awk '{v[NR]=$1} END {printf "%.3f %.3f %.3f\n", v[int(NR*0.5)]/1000, v[int(NR*0.99)]/1000, v[int(NR*0.999)]/1000}')
+	wal=$(q "SELECT round(pg_wal_lsn_diff('$lsn1', '$lsn0') / $LAT_CALLS)")
+	commits=$(q "SELECT round(($commits1 - $commits0)::numeric / $LAT_CALLS, 2)")
+	reset_agents
+	"$pgbench" -n -U kamailio -c 8 -j 8 -T "$TPUT_SECONDS" -f "$script" ccroute >"$STACK_DIR/$id.tput" 2>&1
+	tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$STACK_DIR/$id.tput" | head -n 1)
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$STACK_DIR/$id.tput")
+	printf '| %s | %s | %s | %s | %.0f | %s | %s | %s |\n' "$name" "$p50" "$p99" "$p999" "$tps" \
+		"$commits" "$wal" "${failed:-?}"
+	echo "$tps" >"$STACK_DIR/$id.tps"
+}
+
+echo "Measuring (latency: $LAT_CALLS calls at 1 client; throughput: ${TPUT_SECONDS}s at 8 clients)..."
+rows=$(
+	measure select "plain primary-key select" "$STACK_DIR/select.sql"
+	measure stock "stock PL/pgSQL pick + reserve" "$STACK_DIR/stock.sql"
+	measure ccroute "ccroute.route_call" "$STACK_DIR/ccroute.sql"
+)
+ratio=$(awk -v a="$(cat "$STACK_DIR/ccroute.tps")" -v b="$(cat "$STACK_DIR/stock.tps")" 'BEGIN {printf "%.2f", a / b}')
+sample=$(q "SELECT explanation FROM ccroute.live_call LIMIT 1")
+
+mkdir -p tests/bench/results
+report=tests/bench/results/route_call-$(date -u +%Y-%m-%d).md
+cat >"$report" <<EOF
+# route_call benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
+
+Command: \`make bench\` (tests/bench/route_call.sh; LAT_CALLS=$LAT_CALLS, TPUT_SECONDS=$TPUT_SECONDS).
+Machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -r); PostgreSQL $(q 'SHOW server_version'),
+pgbench on the same machine over a Unix socket, as the proxy's role.
+Durability: synchronous_commit = $(q 'SHOW synchronous_commit'), fsync = $(q 'SHOW fsync'),
+full_page_writes = $(q 'SHOW full_page_writes'), shared_buffers = $(q 'SHOW shared_buffers').
+Data: 1,000 tenants x 100 agents, one skill each, all ready; agents are readied again before
+each measurement. Each call dials a random tenant's number.
+
+| what | p50 ms (1 client) | p99 ms | p99.9 ms | calls/s (8 clients) | commits per call | WAL bytes per call | failed |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+$rows
+
+route_call throughput / stock PL/pgSQL throughput, same run: **$ratio**.
+
+route_call does more per call than the stock function: resolves the number through the
+directory, enters the tenant's context under row-level security, checks status, concurrent-call
+limit and business hours, classifies every agent of the skill (100 here) with the reason for
+each one set aside, orders by the skill's strategy, reserves with SKIP LOCKED, and records the
+call with its explanation, for example:
+
+\`\`\`
+$sample
+\`\`\`
+EOF
+cat "$report"

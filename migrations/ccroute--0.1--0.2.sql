@@ -256,8 +256,8 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format(
             'CREATE POLICY tenant_isolation ON ccroute.%I
-                USING (tenant_id OPERATOR(pg_catalog.=) (SELECT ccroute.current_tenant()))
-                WITH CHECK (tenant_id OPERATOR(pg_catalog.=) (SELECT ccroute.current_tenant()))', t);
+                USING (tenant_id OPERATOR(pg_catalog.=) ccroute.current_tenant())
+                WITH CHECK (tenant_id OPERATOR(pg_catalog.=) ccroute.current_tenant())', t);
     END LOOP;
 END
 $policies$;
@@ -283,7 +283,7 @@ CREATE POLICY owner_manages ON ccroute.role_map
 -- The audit log: a tenant reads its own rows; only the owner's triggers and functions add rows;
 -- no policy lets anyone change or delete one.
 CREATE POLICY tenant_reads ON ccroute.audit_log FOR SELECT
-    USING (tenant_id OPERATOR(pg_catalog.=) (SELECT ccroute.current_tenant()));
+    USING (tenant_id OPERATOR(pg_catalog.=) ccroute.current_tenant());
 CREATE POLICY owner_appends ON ccroute.audit_log FOR INSERT
     WITH CHECK (current_user OPERATOR(pg_catalog.=) 'ccroute_owner');
 

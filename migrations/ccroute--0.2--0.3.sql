@@ -215,8 +215,8 @@ BEGIN
         IF t <> 'call_history_default' THEN
             EXECUTE pg_catalog.format(
                 'CREATE POLICY tenant_isolation ON ccroute.%I
-                    USING (tenant_id OPERATOR(pg_catalog.=) (SELECT ccroute.current_tenant()))
-                    WITH CHECK (tenant_id OPERATOR(pg_catalog.=) (SELECT ccroute.current_tenant()))', t);
+                    USING (tenant_id OPERATOR(pg_catalog.=) ccroute.current_tenant())
+                    WITH CHECK (tenant_id OPERATOR(pg_catalog.=) ccroute.current_tenant())', t);
         END IF;
         EXECUTE pg_catalog.format('ALTER TABLE ccroute.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format('ALTER TABLE ccroute.%I FORCE ROW LEVEL SECURITY', t);

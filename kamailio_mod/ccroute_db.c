@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/time.h>
 
 #include <libpq-fe.h>
 
@@ -126,10 +127,12 @@ static int prepare_by(long long deadline)
 	PGresult *res;
 	int ok;
 
+	/* $4: the proxy's own deadline, so the router reserves nobody for a call that has
+	 * already gone to the fallback when its answer comes too late. */
 	if(!PQsendPrepare(conn, STMT_ROUTE,
 			   "SELECT action, target, sip_status, reason"
-			   " FROM ccroute.route_call($1, $2, $3)",
-			   3, NULL))
+			   " FROM ccroute.route_call($1, $2, $3, '{}'::jsonb, $4::timestamptz)",
+			   4, NULL))
 		return -1;
 	res = result_by(deadline);
 	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -167,16 +170,37 @@ static void copy_field(char *dst, size_t size, const PGresult *res, int col)
 	snprintf(dst, size, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
 }
 
+/* The wall-clock time timeout_ms from now, as PostgreSQL reads a timestamptz. */
+static void deadline_text(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	char date[24];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += db_timeout_ms / 1000;
+	ts.tv_nsec += (long)(db_timeout_ms % 1000) * 1000000L;
+	if(ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%06d+00", date, (int)((ts.tv_nsec / 1000) % 1000000));
+}
+
 int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 		ccr_decision_t *out)
 {
 	long long deadline = now_ms() + db_timeout_ms;
-	const char *params[3] = {call_id, caller, dialed};
+	char deadline_at[64];
+	const char *params[4] = {call_id, caller, dialed, deadline_at};
 	PGresult *res;
 
+	deadline_text(deadline_at, sizeof(deadline_at));
 	if(ensure_connection(deadline) < 0)
 		return -1;
-	if(!PQsendQueryPrepared(conn, STMT_ROUTE, 3, params, NULL, NULL, 0)) {
+	if(!PQsendQueryPrepared(conn, STMT_ROUTE, 4, params, NULL, NULL, 0)) {
 		give_up("send");
 		return -1;
 	}

@@ -11,24 +11,29 @@ trap stack_stop EXIT
 
 echo "Starting PostgreSQL with the ccroute extension..."
 stack_pg_start
-echo "Starting three agent phones (sipp)..."
+echo "Starting three agent phones and a reception phone (sipp)..."
 alice=$(stack_agent_start alice)
 bob=$(stack_agent_start bob)
 carol=$(stack_agent_start carol)
-psql -X -q -o /dev/null -U dba -v ON_ERROR_STOP=1 -v alice="$alice" -v bob="$bob" -v carol="$carol" \
-	-f tests/demo/demo_tenant.sql
+reception=$(stack_agent_start reception)
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -v alice="$alice" -v bob="$bob" -v carol="$carol" \
+	-v reception="$reception" -f tests/demo/demo_tenant.sql
 echo "Starting Kamailio with the ccroute module on udp:127.0.0.1:..."
 stack_kamailio_start
 echo "  listening on udp:127.0.0.1:$KAM_PORT"
 
-echo "Placing 9 calls to the demo tenant's numbers..."
+echo "Placing 5 calls to the support line (skill 'support', longest idle first) and 1 to reception..."
 cat >"$STACK_DIR/calls.csv" <<CSV
 SEQUENTIAL
 +81312345001;+819011110001;
-+81312345002;+819011110002;
-+81312345003;+819011110003;
++81312345001;+819011110002;
++81312345001;+819011110003;
++81312345001;+819011110004;
++81312345001;+819011110005;
++81312345002;+819011110006;
 CSV
-stack_calls "$STACK_DIR/calls.csv" 9 || { echo "calls failed:"; tail -n 20 "$STACK_DIR/callers.out"; exit 1; }
+# One at a time, so the order of the decisions is the order of the calls.
+stack_calls "$STACK_DIR/calls.csv" 6 -r 1 -l 1 || { echo "calls failed:"; tail -n 20 "$STACK_DIR/callers.out"; exit 1; }
 echo "Placing 1 call to a number nobody has..."
 printf 'SEQUENTIAL\n+81300000000;+819011110009;\n' >"$STACK_DIR/unknown.csv"
 stack_rejected_call "$STACK_DIR/unknown.csv" 404 || { echo "the unknown number was not refused"; exit 1; }
@@ -37,16 +42,20 @@ echo
 echo "Where each call went (from the database), and which phone really rang (from sipp):"
 {
 	echo "CREATE TEMP TABLE rang (call_id text, phone text);"
-	for a in alice bob carol; do
+	for a in alice bob carol reception; do
 		sed "s/'/''/g; s/.*/INSERT INTO rang VALUES ('&', '$a');/" "$STACK_DIR/agents/$a.calls"
 	done
 	cat <<'SQL'
 SELECT c.call_seq AS "#", c.caller, c.dialed, c.action,
        coalesce(c.target, c.sip_status::text) AS "routed to",
-       coalesce(r.phone, '-') AS "phone that rang"
+       coalesce(r.phone, '-') AS "phone that rang",
+       c.explanation -> 'skipped' AS "agents set aside"
   FROM ccroute.call_log c LEFT JOIN rang r USING (call_id)
  ORDER BY c.call_seq;
+SELECT name, state FROM ccroute.agent_status ORDER BY name;
 SQL
 } | psql -X -q -v ON_ERROR_STOP=1
+echo "The three agents took the first three support calls, longest idle first; with all three"
+echo "busy (the demo proxy does not report call ends yet), the skill overflowed to reception."
 echo "The call to +81300000000 was refused by the database with 404 Number Not In Service."
 echo "Demo done; stopping what it started."

@@ -750,6 +750,7 @@ choose_agent(Call *call)
 			d.target = overflow_destination;
 			d.skill_id = skill;
 			appendStringInfoChar(e, ']');
+			count_everyone(call, skipped);
 			break;
 		}
 		skill = overflow_skill;

@@ -12,7 +12,7 @@ stack_pg_start || { tap_not_ok "postgresql starts"; exit 1; }
 alice=$(stack_agent_start alice) && bob=$(stack_agent_start bob) &&
 	fallback=$(stack_agent_start fallback) || { tap_not_ok "sipp agents start"; exit 1; }
 
-psql -X -q -v ON_ERROR_STOP=1 -U dba <<SQL || { tap_not_ok "test tenants load"; exit 1; }
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba <<SQL || { tap_not_ok "test tenants load"; exit 1; }
 SELECT ccroute.create_tenant('acme'), ccroute.create_tenant('gone');
 SELECT ccroute.add_did('acme', '+81312345678', NULL, 'sip:alice@127.0.0.1:$alice');
 SELECT ccroute.add_did('acme', '+81312345679', NULL, 'sip:bob@127.0.0.1:$bob');

@@ -21,6 +21,7 @@
 #include "ccroute_db.h"
 
 #define STMT_ROUTE "ccroute_route_call"
+#define STMT_EVENT "ccroute_call_event"
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -130,9 +131,15 @@ static int prepare_by(long long deadline)
 	/* $4: the proxy's own deadline, so the router reserves nobody for a call that has
 	 * already gone to the fallback when its answer comes too late. */
 	if(!PQsendPrepare(conn, STMT_ROUTE,
-			   "SELECT action, target, sip_status, reason"
+			   "SELECT action, target, sip_status, reason, tenant_id, call_seq"
 			   " FROM ccroute.route_call($1, $2, $3, '{}'::jsonb, $4::timestamptz)",
 			   4, NULL))
+		return -1;
+	res = result_by(deadline);
+	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if(!ok || !PQsendPrepare(conn, STMT_EVENT,
+					  "SELECT ccroute.call_event($1::bigint, $2::bigint, $3)", 3, NULL))
 		return -1;
 	res = result_by(deadline);
 	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -210,7 +217,7 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 		give_up("route_call (deadline passed)");
 		return -1;
 	}
-	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 4) {
+	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 6) {
 		LM_ERR("route_call failed: %s\n", PQresultErrorMessage(res));
 		PQclear(res);
 		if(PQstatus(conn) != CONNECTION_OK)
@@ -221,6 +228,33 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	copy_field(out->target, sizeof(out->target), res, 1);
 	out->sip_status = PQgetisnull(res, 0, 2) ? 0 : atoi(PQgetvalue(res, 0, 2));
 	copy_field(out->reason, sizeof(out->reason), res, 3);
+	copy_field(out->tenant, sizeof(out->tenant), res, 4);
+	copy_field(out->call, sizeof(out->call), res, 5);
 	PQclear(res);
 	return 0;
+}
+
+int ccr_db_event(const char *tenant, const char *call, const char *event)
+{
+	long long deadline = now_ms() + db_timeout_ms;
+	const char *params[3] = {tenant, call, event};
+	PGresult *res;
+	int ok;
+
+	if(ensure_connection(deadline) < 0)
+		return -1;
+	if(!PQsendQueryPrepared(conn, STMT_EVENT, 3, params, NULL, NULL, 0)) {
+		give_up("send");
+		return -1;
+	}
+	res = result_by(deadline);
+	if(res == NULL) {
+		give_up("call_event (deadline passed)");
+		return -1;
+	}
+	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	if(!ok)
+		LM_ERR("call_event failed: %s\n", PQresultErrorMessage(res));
+	PQclear(res);
+	return ok ? 0 : -1;
 }

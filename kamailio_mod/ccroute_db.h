@@ -14,6 +14,8 @@ typedef struct ccr_decision
 	char target[CCR_FIELD_MAX];
 	int sip_status;
 	char reason[128];
+	char tenant[24];	/* with call: the ids that later events name the call by */
+	char call[24];
 } ccr_decision_t;
 
 /* Remembers the connection string; called once, before the fork. */
@@ -26,6 +28,10 @@ void ccr_db_child_init(void);
  * time (down, slow, or erroring): the caller then uses its fallback. */
 int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 		ccr_decision_t *out);
+
+/* Reports a call event (ringing, answered, no_answer, busy, rejected, ended, abandoned) for
+ * the call route_call named. 0 on success, -1 when the database could not take it in time. */
+int ccr_db_event(const char *tenant, const char *call, const char *event);
 
 void ccr_db_close(void);
 

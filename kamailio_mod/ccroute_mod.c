@@ -23,11 +23,14 @@ static int mod_init(void);
 static int child_init(int rank);
 static void mod_destroy(void);
 static int w_ccroute_route(struct sip_msg *msg, char *p1, char *p2);
+static int w_ccroute_event(struct sip_msg *msg, char *tenant, char *call, char *event);
 static int pv_parse_ccroute(pv_spec_t *sp, str *in);
 static int pv_get_ccroute(struct sip_msg *msg, pv_param_t *param, pv_value_t *res);
 
 static cmd_export_t cmds[] = {
 	{"ccroute_route", (cmd_function)w_ccroute_route, 0, 0, 0, REQUEST_ROUTE | FAILURE_ROUTE},
+	{"ccroute_event", (cmd_function)w_ccroute_event, 3, fixup_spve_all, fixup_free_spve_all,
+		ANY_ROUTE},
 	{0, 0, 0, 0, 0, 0}
 };
 
@@ -92,15 +95,49 @@ static int w_ccroute_route(struct sip_msg *msg, char *p1, char *p2)
 	return ki_ccroute_route(msg);
 }
 
-/* $ccroute(action|target|status|reason): the decision for the current request. */
-enum { CCR_PV_ACTION, CCR_PV_TARGET, CCR_PV_STATUS, CCR_PV_REASON };
+/* Reports an event of a routed call: 1 taken, -1 refused or database unavailable. Values are
+ * checked here since they come from dialog variables a script may have left empty. */
+static int ki_ccroute_event(struct sip_msg *msg, str *tenant, str *call, str *event)
+{
+	char t[24], c[24], e[16];
+
+	if(tenant->len <= 0 || tenant->len >= (int)sizeof(t) || call->len <= 0
+			|| call->len >= (int)sizeof(c) || event->len <= 0
+			|| event->len >= (int)sizeof(e)
+			|| strspn(tenant->s, "0123456789") < (size_t)tenant->len
+			|| strspn(call->s, "0123456789") < (size_t)call->len) {
+		LM_WARN("no call to report '%.*s' for\n", event->len, event->s);
+		return -1;
+	}
+	memcpy(t, tenant->s, tenant->len);
+	t[tenant->len] = '\0';
+	memcpy(c, call->s, call->len);
+	c[call->len] = '\0';
+	memcpy(e, event->s, event->len);
+	e[event->len] = '\0';
+	return ccr_db_event(t, c, e) == 0 ? 1 : -1;
+}
+
+static int w_ccroute_event(struct sip_msg *msg, char *tenant, char *call, char *event)
+{
+	str t, c, e;
+
+	if(fixup_get_svalue(msg, (gparam_t *)tenant, &t) < 0
+			|| fixup_get_svalue(msg, (gparam_t *)call, &c) < 0
+			|| fixup_get_svalue(msg, (gparam_t *)event, &e) < 0)
+		return -1;
+	return ki_ccroute_event(msg, &t, &c, &e);
+}
+
+/* $ccroute(action|target|status|reason|tenant|call): the decision for the current request. */
+enum { CCR_PV_ACTION, CCR_PV_TARGET, CCR_PV_STATUS, CCR_PV_REASON, CCR_PV_TENANT, CCR_PV_CALL };
 
 static int pv_parse_ccroute(pv_spec_t *sp, str *in)
 {
-	static const char *names[] = {"action", "target", "status", "reason"};
+	static const char *names[] = {"action", "target", "status", "reason", "tenant", "call"};
 	int i;
 
-	for(i = 0; i < 4; i++) {
+	for(i = 0; i < 6; i++) {
 		if(in->len == (int)strlen(names[i]) && strncmp(in->s, names[i], in->len) == 0) {
 			sp->pvp.pvn.type = PV_NAME_INTSTR;
 			sp->pvp.pvn.u.isname.type = 0;
@@ -108,7 +145,8 @@ static int pv_parse_ccroute(pv_spec_t *sp, str *in)
 			return 0;
 		}
 	}
-	LM_ERR("unknown $ccroute(%.*s): use action, target, status or reason\n", in->len, in->s);
+	LM_ERR("unknown $ccroute(%.*s): use action, target, status, reason, tenant or call\n",
+			in->len, in->s);
 	return -1;
 }
 
@@ -125,6 +163,12 @@ static int pv_get_ccroute(struct sip_msg *msg, pv_param_t *param, pv_value_t *re
 		case CCR_PV_TARGET:
 			v = ccr_last.target;
 			break;
+		case CCR_PV_TENANT:
+			v = ccr_last.tenant;
+			break;
+		case CCR_PV_CALL:
+			v = ccr_last.call;
+			break;
 		default:
 			v = ccr_last.reason;
 			break;
@@ -134,12 +178,17 @@ static int pv_get_ccroute(struct sip_msg *msg, pv_param_t *param, pv_value_t *re
 	return pv_get_strzval(msg, param, res, (char *)v);
 }
 
-/* KEMI: KSR.ccroute.route() for Lua, Python and other routing scripts. */
+/* KEMI: KSR.ccroute.route() and KSR.ccroute.event() for Lua, Python and other scripts. */
 /* clang-format off */
 static sr_kemi_t sr_kemi_ccroute_exports[] = {
 	{ str_init("ccroute"), str_init("route"),
 		SR_KEMIP_INT, ki_ccroute_route,
 		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("ccroute"), str_init("event"),
+		SR_KEMIP_INT, ki_ccroute_event,
+		{ SR_KEMIP_STR, SR_KEMIP_STR, SR_KEMIP_STR,
 			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
 	},
 	{ {0, 0}, {0, 0}, 0, NULL, { 0, 0, 0, 0, 0, 0 } }

@@ -48,14 +48,15 @@ echo "Where each call went (from the database), and which phone really rang (fro
 	cat <<'SQL'
 SELECT c.call_seq AS "#", c.caller, c.dialed, c.action,
        coalesce(c.target, c.sip_status::text) AS "routed to",
-       coalesce(r.phone, '-') AS "phone that rang",
+       coalesce(r.phone, '-') AS "phone that rang", c.outcome,
        c.explanation -> 'skipped' AS "agents set aside"
   FROM ccroute.call_log c LEFT JOIN rang r USING (call_id)
  ORDER BY c.call_seq;
-SELECT name, state FROM ccroute.agent_status ORDER BY name;
+SELECT st.name, st.state, s.calls_today, s.talk_seconds_today
+  FROM ccroute.agent_status st JOIN ccroute.agent_state s USING (tenant_id, agent_id) ORDER BY 1;
 SQL
 } | psql -X -q -v ON_ERROR_STOP=1
-echo "The three agents took the first three support calls, longest idle first; with all three"
-echo "busy (the demo proxy does not report call ends yet), the skill overflowed to reception."
+echo "Support calls go to the agent idle the longest; Kamailio reports each call's answer and"
+echo "end, so Alice and Bob are free again at once while Carol is in 30 s of wrap-up."
 echo "The call to +81300000000 was refused by the database with 404 Number Not In Service."
 echo "Demo done; stopping what it started."

@@ -11,10 +11,11 @@ RESET ROLE;
 SET SESSION AUTHORIZATION "demo.admin";
 INSERT INTO ccroute.skill (name, strategy, overflow_destination)
 VALUES ('support', 'longest_idle', 'sip:reception@127.0.0.1:' || :'reception');
-INSERT INTO ccroute.agent (name, extension, contact_uri) VALUES
-  ('Alice', '101', 'sip:alice@127.0.0.1:' || :'alice'),
-  ('Bob', '102', 'sip:bob@127.0.0.1:' || :'bob'),
-  ('Carol', '103', 'sip:carol@127.0.0.1:' || :'carol');
+-- Carol takes 30 seconds of wrap-up after each call; Alice and Bob take none.
+INSERT INTO ccroute.agent (name, extension, contact_uri, wrapup_seconds) VALUES
+  ('Alice', '101', 'sip:alice@127.0.0.1:' || :'alice', 0),
+  ('Bob', '102', 'sip:bob@127.0.0.1:' || :'bob', 0),
+  ('Carol', '103', 'sip:carol@127.0.0.1:' || :'carol', 30);
 INSERT INTO ccroute.agent_skill (agent_id, skill_id, proficiency)
 SELECT a.agent_id, s.skill_id, 5 FROM ccroute.agent a, ccroute.skill s;
 RESET SESSION AUTHORIZATION;

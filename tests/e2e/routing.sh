@@ -10,7 +10,8 @@ stack_init
 trap stack_stop EXIT
 stack_pg_start || { tap_not_ok "postgresql starts"; exit 1; }
 alice=$(stack_agent_start alice) && bob=$(stack_agent_start bob) &&
-	fallback=$(stack_agent_start fallback) || { tap_not_ok "sipp agents start"; exit 1; }
+	fallback=$(stack_agent_start fallback) && dan=$(stack_agent_start dan) &&
+	erin=$(stack_agent_start erin agent_busy.xml) || { tap_not_ok "sipp agents start"; exit 1; }
 
 psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba <<SQL || { tap_not_ok "test tenants load"; exit 1; }
 SELECT ccroute.create_tenant('acme'), ccroute.create_tenant('gone');
@@ -18,7 +19,19 @@ SELECT ccroute.add_did('acme', '+81312345678', NULL, 'sip:alice@127.0.0.1:$alice
 SELECT ccroute.add_did('acme', '+81312345679', NULL, 'sip:bob@127.0.0.1:$bob');
 SELECT ccroute.add_did('gone', '+81399999999', NULL, 'sip:alice@127.0.0.1:$alice');
 SELECT ccroute.cancel_tenant('gone');
+SELECT ccroute.create_person('acme', 'tenant_admin', 'admin', 'Admin');
 SQL
+# A skill with two agents: Erin, whose phone is always busy and who has waited longest, and Dan.
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U acme.admin <<SQL || { tap_not_ok "test agents load"; exit 1; }
+INSERT INTO ccroute.skill (name) VALUES ('support');
+INSERT INTO ccroute.agent (name, extension, contact_uri, wrapup_seconds) VALUES
+  ('Erin', '105', 'sip:erin@127.0.0.1:$erin', 0), ('Dan', '104', 'sip:dan@127.0.0.1:$dan', 0);
+INSERT INTO ccroute.agent_skill (agent_id, skill_id) SELECT agent_id, skill_id FROM ccroute.agent, ccroute.skill;
+SELECT ccroute.set_agent_state('105', 'ready');
+SELECT pg_sleep(0.05);
+SELECT ccroute.set_agent_state('104', 'ready');
+SQL
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba -c "SELECT ccroute.add_did('acme', '+81312345670', 'support')"
 
 stack_kamailio_start || { tap_not_ok "kamailio loads the module and starts"; exit 1; }
 tap_ok "kamailio loads the module and starts"
@@ -41,6 +54,22 @@ done
 check_eq "alice received the five calls to her number" 5 "$(grep -c . "$STACK_DIR/agents/alice.calls")"
 check_eq "bob received the five calls to his number" 5 "$(grep -c . "$STACK_DIR/agents/bob.calls")"
 check_eq "each agent received exactly the calls the database routed to it" 0 "$misrouted"
+
+# --- A call to a skill: offered to Erin, whose phone says busy, then to Dan, who answers; the
+# proxy reports each step, so the call ends in history and both agents are free again.
+printf 'SEQUENTIAL\n+81312345670;+819011110007;\n' >"$STACK_DIR/skill.csv"
+stack_calls "$STACK_DIR/skill.csv" 1
+check_eq "a call to a skill completes" 0 $?
+check_eq "Erin's busy phone was offered the call first" 1 "$(grep -c . "$STACK_DIR/agents/erin.calls")"
+check_eq "Dan answered it" 1 "$(grep -c . "$STACK_DIR/agents/dan.calls")"
+sleep 0.3
+check_eq "history: answered by Dan on the second attempt, with talk time" "answered|Dan|2|t" \
+	"$(psql -XAtc "SELECT h.outcome, a.name, h.attempts, h.talk_seconds > 0 FROM ccroute.call_history h
+		JOIN ccroute.agent a USING (tenant_id, agent_id) WHERE h.dialed = '+81312345670'")"
+check_eq "Dan is ready again with the call counted; Erin is ready with one refusal counted" "Dan|ready|1|0 Erin|ready|0|1" \
+	"$(psql -XAtc "SELECT string_agg(st.name || '|' || st.state || '|' || s.calls_today || '|' || s.no_answer_streak, ' ' ORDER BY st.name)
+		FROM ccroute.agent_status st JOIN ccroute.agent_state s USING (tenant_id, agent_id)")"
+check_eq "no call is left in progress after the calls ended" 0 "$(psql -XAtc "SELECT count(*) FROM ccroute.live_call")"
 
 # --- Calls the database refuses get a clear SIP status, not silence.
 printf 'SEQUENTIAL\n+81300000000;+819011110003;\n' >"$STACK_DIR/unknown.csv"

@@ -111,7 +111,7 @@ stack_kamailio_start() {
 		-A "LISTEN=udp:127.0.0.1:$KAM_PORT" \
 		-A "CCROUTE_MODULE=\"$STACK_ROOT/kamailio_mod/ccroute.so\"" \
 		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"" \
-		"$@" >"$STACK_DIR/kamailio/kamailio.log" 2>&1 &
+		"$@" >>"$STACK_DIR/kamailio/kamailio.log" 2>&1 &
 	STACK_KAM_PID=$!
 	stack_track "$STACK_KAM_PID"
 	# Ready when its SIP socket is bound.
@@ -133,13 +133,14 @@ stack_kamailio_stop() {
 	STACK_KAM_PID=
 }
 
-# stack_agent_start NAME: a sipp phone that answers calls; prints its port. Calls it receives are
-# logged, one Call-ID a line, in $STACK_DIR/agents/NAME.calls.
+# stack_agent_start NAME [SCENARIO]: a sipp phone that answers calls (or plays SCENARIO, a file
+# in tests/sipp); prints its port. Calls it receives are logged, one Call-ID a line, in
+# $STACK_DIR/agents/NAME.calls.
 stack_agent_start() {
-	local name=$1 port out pid
+	local name=$1 scenario=${2:-agent_uas.xml} port out pid
 	port=$(stack_free_port)
 	mkdir -p "$STACK_DIR/agents"
-	out=$(cd "$STACK_DIR/agents" && sipp -sf "$STACK_ROOT/tests/sipp/agent_uas.xml" \
+	out=$(cd "$STACK_DIR/agents" && sipp -sf "$STACK_ROOT/tests/sipp/$scenario" \
 		-i 127.0.0.1 -p "$port" -bg -nostdin -trace_logs -log_file "$STACK_DIR/agents/$name.calls" \
 		-trace_err -error_file "$STACK_DIR/agents/$name.errors" 2>&1)
 	pid=$(echo "$out" | sed -n 's/.*PID=\[\([0-9]*\)\].*/\1/p')

@@ -594,6 +594,31 @@ BEGIN
 END
 $$;
 
+-- The tenant whose people the caller manages, made the context: any tenant for a platform DBA,
+-- their own for a tenant admin. Another tenant is answered as if it did not exist.
+CREATE FUNCTION ccroute.enter_tenant_of_people(p_tenant text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    own bigint;
+    id bigint;
+BEGIN
+    IF NOT ccroute.is_platform_dba() THEN
+        own := ccroute.enter_own_tenant();
+        IF NOT pg_has_role(session_user, 'ccroute_tenant_admin', 'MEMBER') THEN
+            RAISE EXCEPTION 'only a tenant admin or a platform DBA can add or remove people'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END IF;
+    id := ccroute.enter_tenant(p_tenant);
+    IF own IS NOT NULL AND own <> id THEN
+        RAISE EXCEPTION 'tenant "%" does not exist', p_tenant USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN id;
+END
+$$;
+
 -- A person of a tenant, with a login role of their own. A platform DBA may add one to any
 -- tenant; a tenant admin only to their own. Returns the role name to log in with.
 CREATE FUNCTION ccroute.create_person(p_tenant text, p_kind text, p_login text,
@@ -604,23 +629,12 @@ SET ccroute.tenant_context = ''
 AS $$
 DECLARE
     id bigint;
-    own bigint;
     role name;
     lim integer;
     admins integer;
     pid bigint;
 BEGIN
-    IF NOT ccroute.is_platform_dba() THEN
-        own := ccroute.enter_own_tenant();
-        IF NOT pg_has_role(session_user, 'ccroute_tenant_admin', 'MEMBER') THEN
-            RAISE EXCEPTION 'only a tenant admin or a platform DBA can add people'
-                USING ERRCODE = 'insufficient_privilege';
-        END IF;
-    END IF;
-    id := ccroute.enter_tenant(p_tenant);
-    IF own IS NOT NULL AND own <> id THEN
-        RAISE EXCEPTION 'tenant "%" does not exist', p_tenant USING ERRCODE = 'undefined_object';
-    END IF;
+    id := ccroute.enter_tenant_of_people(p_tenant);
     PERFORM ccroute.audit_write(id, 'CALL', 'create_person', NULL,
         jsonb_build_object('kind', p_kind, 'login', p_login, 'display_name', p_display_name));
 
@@ -655,20 +669,9 @@ SET ccroute.tenant_context = ''
 AS $$
 DECLARE
     id bigint;
-    own bigint;
     role name;
 BEGIN
-    IF NOT ccroute.is_platform_dba() THEN
-        own := ccroute.enter_own_tenant();
-        IF NOT pg_has_role(session_user, 'ccroute_tenant_admin', 'MEMBER') THEN
-            RAISE EXCEPTION 'only a tenant admin or a platform DBA can remove people'
-                USING ERRCODE = 'insufficient_privilege';
-        END IF;
-    END IF;
-    id := ccroute.enter_tenant(p_tenant);
-    IF own IS NOT NULL AND own <> id THEN
-        RAISE EXCEPTION 'tenant "%" does not exist', p_tenant USING ERRCODE = 'undefined_object';
-    END IF;
+    id := ccroute.enter_tenant_of_people(p_tenant);
     PERFORM ccroute.audit_write(id, 'CALL', 'remove_person', NULL, jsonb_build_object('login', p_login));
     DELETE FROM ccroute.person p WHERE p.tenant_id = id AND p.login = p_login RETURNING p.role_name INTO role;
     IF role IS NULL THEN

@@ -9,9 +9,12 @@
  *      Call-ID (a repeated INVITE gets the same answer; a failed offer gets the next agent);
  *   4. refuse a cancelled or saturated tenant, send a closed number's calls to its closed
  *      destination, a number without a skill to its destination;
- *   5. list the agents of the skill, set aside those who cannot take the call (counting why),
- *      order the rest by the skill's strategy, and reserve the first that can still be
- *      reserved (SKIP LOCKED: routers never wait on each other); else follow the overflow;
+ *   5. end the tenant's lost offers, then read the skill's available agents in the strategy's
+ *      order (for longest idle and round robin straight from a partial index, a few at a
+ *      time), set aside those lacking proficiency or a further required skill (counting why),
+ *      and reserve the first that can still be reserved (SKIP LOCKED: routers never wait on
+ *      each other); else follow the overflow; when nobody can take the call, count every
+ *      agent of the skill by the reason, for the explanation;
  *   6. record the call and its explanation, return the decision.
  * All in the caller's one transaction. The deadline is checked before reserving: a decision
  * that comes too late reserves nobody, since the proxy has already sent the call elsewhere.

@@ -83,9 +83,6 @@ typedef struct Call
 	bool		has_deadline;
 	TimestampTz deadline;
 	bool		has_requirements;	/* the number requires skills beyond its own */
-	char	   *strategy;		/* the number's skill's strategy and overflow */
-	int64		overflow_skill;
-	char	   *overflow_destination;
 
 	int64		tenant_id;
 	int			ring_timeout;
@@ -124,6 +121,7 @@ typedef struct Plans
 	SPIPlanPtr	lost_offers;
 	SPIPlanPtr	by_idle;		/* the tenant's available agents, longest idle first */
 	SPIPlanPtr	by_offer;		/* the tenant's available agents, least recently offered first */
+	SPIPlanPtr	skills_of;		/* which of some agents have the skill, and how well */
 	SPIPlanPtr	available;		/* available agents, in no order */
 	SPIPlanPtr	everyone;		/* every agent of the skill, for explaining a refusal */
 	SPIPlanPtr	expire;
@@ -190,20 +188,15 @@ prepare(const char *sql, int nargs, Oid *types)
 	"   AND (s.state OPERATOR(pg_catalog.=) 'ready' OR s.available_at OPERATOR(pg_catalog.<=) now())"
 
 /* The tenant's available agents in one strategy's order, straight from its partial index, a
- * page at a time ($6: the ordering value to continue from, $7: how many), with their
- * proficiency in the skill ($2; NULL when they do not have it). */
+ * page at a time: $2 is the ordering value to continue after, $3 how many. */
 #define ORDERED_SQL(column, nulls) \
-	"SELECT s.agent_id, s.k, s.idle, x.proficiency, " REQUIREMENTS_SQL \
-	"  FROM (SELECT agent_id, coalesce(extract(epoch FROM " column "), 0)::float8 AS k, " \
-	"               extract(epoch FROM idle_since)::float8 AS idle " \
-	"          FROM ccroute.agent_state " \
-	"         WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND state IN ('ready', 'wrap_up') " \
-	"           AND (state OPERATOR(pg_catalog.=) 'ready' OR available_at OPERATOR(pg_catalog.<=) now()) " \
-	"           AND ($6 IS NULL OR coalesce(extract(epoch FROM " column "), 0)::float8 OPERATOR(pg_catalog.>=) $6) " \
-	"         ORDER BY " column nulls " LIMIT $7) s " \
-	"  LEFT JOIN ccroute.agent_skill x ON x.tenant_id OPERATOR(pg_catalog.=) $1 " \
-	"        AND x.agent_id OPERATOR(pg_catalog.=) s.agent_id AND x.skill_id OPERATOR(pg_catalog.=) $2 " \
-	" ORDER BY s.k"
+	"SELECT agent_id, coalesce(extract(epoch FROM " column "), 0)::float8, " \
+	"       extract(epoch FROM idle_since)::float8 " \
+	"  FROM ccroute.agent_state " \
+	" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND state IN ('ready', 'wrap_up') " \
+	"   AND (state OPERATOR(pg_catalog.=) 'ready' OR available_at OPERATOR(pg_catalog.<=) now()) " \
+	"   AND ($2 IS NULL OR coalesce(extract(epoch FROM " column "), 0)::float8 OPERATOR(pg_catalog.>=) $2) " \
+	" ORDER BY " column nulls " LIMIT $3"
 
 static void
 prepare_plans(void)
@@ -228,13 +221,10 @@ prepare_plans(void)
 		"       (SELECT count(*) FROM ccroute.live_call n WHERE n.tenant_id OPERATOR(pg_catalog.=) t.tenant_id), "
 		"       sd.domain, l.call_seq, l.state, l.attempts, l.tried_agents, l.action, l.target, l.agent_id, "
 		"       EXISTS (SELECT FROM ccroute.did_requirement r WHERE r.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-		"                  AND r.did OPERATOR(pg_catalog.=) d.did), "
-		"       k.strategy, k.overflow_skill_id, k.overflow_destination "
+		"                  AND r.did OPERATOR(pg_catalog.=) d.did) "
 		"  FROM ccroute.tenant t "
 		"  CROSS JOIN LATERAL (SELECT now() AT TIME ZONE t.time_zone AS lt) z "
 		"  JOIN ccroute.did d ON d.tenant_id OPERATOR(pg_catalog.=) t.tenant_id AND d.did OPERATOR(pg_catalog.=) $2 "
-		"  LEFT JOIN ccroute.skill k ON k.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-		"        AND k.skill_id OPERATOR(pg_catalog.=) d.skill_id "
 		"  LEFT JOIN ccroute.sip_domain sd ON sd.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
 		"  LEFT JOIN ccroute.live_call l ON l.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
 		"        AND l.call_id OPERATOR(pg_catalog.=) $3 "
@@ -252,9 +242,15 @@ prepare_plans(void)
 		1, (Oid[]) {INT8OID});
 	/* The available agents of the skill; for the two commonest strategies straight from an
 	 * index in the strategy's order, so that only the first few are read. */
-#define ORDERED_TYPES (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID, FLOAT8OID, INT8OID}
-	plans.by_idle = prepare(ORDERED_SQL("idle_since", ""), 7, ORDERED_TYPES);
-	plans.by_offer = prepare(ORDERED_SQL("last_offered_at", " NULLS FIRST"), 7, ORDERED_TYPES);
+	plans.by_idle = prepare(ORDERED_SQL("idle_since", ""), 3, (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
+	plans.by_offer = prepare(ORDERED_SQL("last_offered_at", " NULLS FIRST"), 3,
+							 (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
+	plans.skills_of = prepare(
+		"SELECT x.agent_id, x.proficiency, " REQUIREMENTS_SQL
+		"  FROM ccroute.agent_skill x "
+		" WHERE x.tenant_id OPERATOR(pg_catalog.=) $1 AND x.skill_id OPERATOR(pg_catalog.=) $2 "
+		"   AND x.agent_id OPERATOR(pg_catalog.=) ANY ($6)",
+		6, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8ARRAYOID});
 	plans.available = prepare(AVAILABLE_SQL, 5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
 	plans.everyone = prepare(
 		"SELECT x.proficiency, "
@@ -434,40 +430,55 @@ ordered_candidates(Call *call, int64 skill, bool round_robin, bool primary, int 
 	*ncand = 0;
 	for (int page = 0; page < 8 && *ncand == 0; page++)
 	{
-		Datum		v[7];
-		char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Datum		v[6];
+		char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 		uint64		nread;
+		int64		ids[FIRST_LOOK * 2];
+		double		keys[FIRST_LOOK * 2];
+		double		idles[FIRST_LOOK * 2];
+		Datum		id_datums[FIRST_LOOK * 2];
 
 		v[0] = Int64GetDatum(call->tenant_id);
-		v[1] = Int64GetDatum(skill);
-		v[2] = PointerGetDatum(call->dialed);
-		v[3] = CStringGetTextDatum(call->local_day);
-		v[4] = BoolGetDatum(primary && call->has_requirements);
-		v[5] = Float8GetDatum(after);
+		v[1] = Float8GetDatum(after);
 		if (!started)
-			n[5] = 'n';
-		v[6] = Int64GetDatum(FIRST_LOOK * 2);
+			n[1] = 'n';
+		v[2] = Int64GetDatum(FIRST_LOOK * 2);
 		run(round_robin ? plans.by_offer : plans.by_idle, v, n, false, SPI_OK_SELECT);
 		nread = SPI_processed;
 		if (nread == 0)
 			break;
 		for (uint64 r = 0; r < nread; r++)
 		{
-			int64		agent = col_int8(r, 1);
 			bool		isnull;
-			bool		member;
-			int			prof;
-			bool		qualified;
+
+			ids[r] = col_int8(r, 1);
+			keys[r] = DatumGetFloat8(col(r, 2, &isnull));
+			idles[r] = DatumGetFloat8(col(r, 3, &isnull));
+			id_datums[r] = Int64GetDatum(ids[r]);
+		}
+		/* Continue from the last value read; rows equal to it are seen again, not missed. */
+		after = keys[nread - 1];
+		started = true;
+
+		v[0] = Int64GetDatum(call->tenant_id);
+		v[1] = Int64GetDatum(skill);
+		v[2] = PointerGetDatum(call->dialed);
+		v[3] = CStringGetTextDatum(call->local_day);
+		v[4] = BoolGetDatum(primary && call->has_requirements);
+		v[5] = PointerGetDatum(construct_array(id_datums, nread, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		memset(n, ' ', sizeof(n));
+		run(plans.skills_of, v, n, false, SPI_OK_SELECT);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			int64		agent = col_int8(r, 1);
+			int			prof = col_int4(r, 2);
+			bool		isnull;
+			bool		qualified = DatumGetBool(col(r, 3, &isnull));
+			int			at;
 			bool		dup = false;
 
-			after = DatumGetFloat8(col(r, 2, &isnull));
-			(void) col(r, 4, &member);
-			member = !member;
-			if (!member)
-				continue;		/* not in this skill: not a candidate at all */
-			prof = col_int4(r, 4);
-			qualified = DatumGetBool(col(r, 5, &isnull));
-			/* Continuing from the last value read sees rows equal to it again. */
+			for (at = 0; at < (int) nread && ids[at] != agent; at++)
+				;
 			for (int k = 0; k < *ncand; k++)
 				dup |= c[k].agent_id == agent;
 			if (dup)
@@ -481,12 +492,11 @@ ordered_candidates(Call *call, int64 skill, bool round_robin, bool primary, int 
 			else if (*ncand < FIRST_LOOK * 8)
 			{
 				c[*ncand].agent_id = agent;
-				c[*ncand].key = after;
-				c[*ncand].idle_since = DatumGetFloat8(col(r, 3, &isnull));
+				c[*ncand].key = keys[at];
+				c[*ncand].idle_since = idles[at];
 				(*ncand)++;
 			}
 		}
-		started = true;
 		if (nread < FIRST_LOOK * 2)
 			break;
 	}
@@ -682,22 +692,12 @@ choose_agent(Call *call)
 		int			ncand;
 		int			tries = 0;
 
-		if (hop == 0)
-		{
-			/* The number's own skill came with its configuration. */
-			strategy = call->strategy;
-			overflow_skill = call->overflow_skill;
-			overflow_destination = call->overflow_destination;
-		}
-		else
-		{
-			run(plans.skill, v, NULL, false, SPI_OK_SELECT);
-			if (SPI_processed != 1)
-				break;
-			strategy = col_text(0, 1);
-			overflow_skill = col_int8(0, 2);
-			overflow_destination = col_text(0, 3);
-		}
+		run(plans.skill, v, NULL, false, SPI_OK_SELECT);
+		if (SPI_processed != 1)
+			break;
+		strategy = col_text(0, 1);
+		overflow_skill = col_int8(0, 2);
+		overflow_destination = col_text(0, 3);
 
 		/* A first look at the best few; all of them only if none of those could be had. */
 		for (int64 limit = FIRST_LOOK;; limit = 0)
@@ -920,9 +920,6 @@ decide(Call *call)
 	closed_destination = col_text(0, 8);
 	open = DatumGetBool(col(0, 9, &isnull));
 	call->has_requirements = DatumGetBool(col(0, 20, &isnull));
-	call->strategy = col_text(0, 21);
-	call->overflow_skill = col_int8(0, 22);
-	call->overflow_destination = col_text(0, 23);
 	call->local_day = col_text(0, 10);
 	live_calls = col_int8(0, 11);
 	call->domain = col_text(0, 12);

@@ -408,8 +408,15 @@ BEGIN
     END IF;
 
     IF p_event IN ('no_answer', 'busy', 'rejected') THEN
-        IF c.state = 'answered' OR c.agent_id IS NULL THEN
+        IF c.state = 'answered' THEN
             RETURN c.state;
+        END IF;
+        IF c.agent_id IS NULL THEN
+            -- A destination (another PBX, voicemail) refused it: there is no next agent, the
+            -- caller gets the refusal and the call is over.
+            outcome := CASE p_event WHEN 'no_answer' THEN 'no_answer' ELSE 'busy' END;
+            PERFORM ccroute.finish_call(c, outcome, p_sip_status);
+            RETURN outcome;
         END IF;
         UPDATE ccroute.live_call SET state = 'failed', agent_id = NULL
          WHERE tenant_id = p_tenant AND call_seq = p_call;

@@ -71,6 +71,16 @@ check_eq "Dan is ready again with the call counted; Erin is ready with one refus
 		FROM ccroute.agent_status st JOIN ccroute.agent_state s USING (tenant_id, agent_id)")"
 check_eq "no call is left in progress after the calls ended" 0 "$(psql -XAtc "SELECT count(*) FROM ccroute.live_call")"
 
+# --- A destination that refuses a call: the caller hears its 486, the call ends in history.
+psql -X -q -o /dev/null -U dba -c "SELECT ccroute.add_did('acme', '+81312345671', NULL, 'sip:busy@127.0.0.1:$erin')"
+printf 'SEQUENTIAL\n+81312345671;+819011110008;\n' >"$STACK_DIR/busy.csv"
+stack_rejected_call "$STACK_DIR/busy.csv" 486
+check_eq "a busy destination's 486 reaches the caller" 0 $?
+sleep 0.3
+check_eq "the refused call is in history as busy, nothing left in progress" "busy|0" \
+	"$(psql -XAtc "SELECT (SELECT outcome FROM ccroute.call_history WHERE dialed = '+81312345671'),
+		(SELECT count(*) FROM ccroute.live_call)" | tr '\n' ' ' | sed 's/ $//')"
+
 # --- Calls the database refuses get a clear SIP status, not silence.
 printf 'SEQUENTIAL\n+81300000000;+819011110003;\n' >"$STACK_DIR/unknown.csv"
 stack_rejected_call "$STACK_DIR/unknown.csv" 404

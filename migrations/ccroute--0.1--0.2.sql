@@ -246,22 +246,6 @@ AS $$
         END)
 $$;
 
--- The standard policy: a tenant's rows, for reading and writing, and nothing else.
-DO $policies$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['tenant', 'sip_domain', 'skill', 'did', 'did_directory', 'person',
-        'agent', 'agent_skill', 'call']
-    LOOP
-        EXECUTE pg_catalog.format(
-            'CREATE POLICY tenant_isolation ON ccroute.%I
-                USING (tenant_id OPERATOR(pg_catalog.=) ccroute.current_tenant())
-                WITH CHECK (tenant_id OPERATOR(pg_catalog.=) ccroute.current_tenant())', t);
-    END LOOP;
-END
-$policies$;
-
 -- A new tenant has no id to be in the context of yet: only the owner's create_tenant adds one.
 CREATE POLICY tenant_creation ON ccroute.tenant FOR INSERT
     WITH CHECK (current_user OPERATOR(pg_catalog.=) 'ccroute_owner');
@@ -286,20 +270,6 @@ CREATE POLICY tenant_reads ON ccroute.audit_log FOR SELECT
     USING (tenant_id OPERATOR(pg_catalog.=) ccroute.current_tenant());
 CREATE POLICY owner_appends ON ccroute.audit_log FOR INSERT
     WITH CHECK (current_user OPERATOR(pg_catalog.=) 'ccroute_owner');
-
-DO $rls$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['tenant', 'sip_domain', 'skill', 'did', 'did_directory', 'person',
-        'role_map', 'agent', 'agent_skill', 'call', 'audit_log']
-    LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE ccroute.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE pg_catalog.format('ALTER TABLE ccroute.%I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE pg_catalog.format('ALTER TABLE ccroute.%I OWNER TO ccroute_owner', t);
-    END LOOP;
-END
-$rls$;
 
 -- Rows added by people land in their own tenant without naming it.
 ALTER TABLE ccroute.skill ALTER COLUMN tenant_id SET DEFAULT ccroute.current_tenant();
@@ -364,18 +334,41 @@ CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON ccroute.audit_log
 CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON ccroute.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION ccroute.audit_is_append_only();
 
-DO $audit$
-DECLARE
-    t text;
+-- Puts a table under the rules every tenant table follows: row-level security ENABLEd and
+-- FORCEd, owned by the owner, and, as asked, the standard policy (a tenant's rows, for reading
+-- and writing, and nothing else) and row-by-row audit. Every migration's new tables go through
+-- it, and so must the partitions that maintenance creates.
+CREATE FUNCTION ccroute.protect_table(p_table regclass, p_tenant_policy boolean, p_audit boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
-    FOREACH t IN ARRAY ARRAY['tenant', 'sip_domain', 'skill', 'did', 'person', 'agent', 'agent_skill']
-    LOOP
-        EXECUTE pg_catalog.format(
-            'CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON ccroute.%I
-                FOR EACH ROW EXECUTE FUNCTION ccroute.audit_row()', t);
-    END LOOP;
+    IF p_tenant_policy THEN
+        EXECUTE format('CREATE POLICY tenant_isolation ON %s
+                           USING (tenant_id OPERATOR(pg_catalog.=) ccroute.current_tenant())
+                           WITH CHECK (tenant_id OPERATOR(pg_catalog.=) ccroute.current_tenant())',
+                       p_table);
+    END IF;
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('ALTER TABLE %s OWNER TO ccroute_owner', p_table);
+    IF p_audit THEN
+        EXECUTE format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON %s
+                           FOR EACH ROW EXECUTE FUNCTION ccroute.audit_row()', p_table);
+    END IF;
 END
-$audit$;
+$$;
+
+-- role_map and audit_log have policies of their own (above); did_directory and call are
+-- written only by functions whose calls are audited.
+SELECT ccroute.protect_table(t::regclass, tenant_policy, audit)
+  FROM (VALUES ('ccroute.tenant', true, true), ('ccroute.sip_domain', true, true),
+               ('ccroute.skill', true, true), ('ccroute.did', true, true),
+               ('ccroute.did_directory', true, false), ('ccroute.person', true, true),
+               ('ccroute.role_map', false, false), ('ccroute.agent', true, true),
+               ('ccroute.agent_skill', true, true), ('ccroute.call', true, false),
+               ('ccroute.audit_log', false, false)) AS v (t, tenant_policy, audit);
 
 ------------------------------------------------------------------------------------------------
 -- Helpers of the privileged functions. Not granted to anyone: only the owner's functions call

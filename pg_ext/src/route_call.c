@@ -198,6 +198,9 @@ prepare(const char *sql, int nargs, Oid *types)
 	"   AND ($2 IS NULL OR coalesce(extract(epoch FROM " column "), 0)::float8 OPERATOR(pg_catalog.>=) $2) " \
 	" ORDER BY " column nulls " LIMIT $3"
 
+#define RECORD_TYPES (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, \
+							  INT8OID, INT8OID, JSONBOID, INT4OID, TEXTOID, TEXTOID}
+
 static void
 prepare_plans(void)
 {
@@ -286,13 +289,15 @@ prepare_plans(void)
 		"   AND addr.uri IS NOT NULL "
 		"RETURNING addr.uri",
 		5, (Oid[]) {INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID});
+	/* The two ways to record a new call take the same parameters ($11-$13: the status,
+	 * reason and outcome of a call that goes straight to history). */
 	plans.insert_live = prepare(
 		"INSERT INTO ccroute.live_call (tenant_id, call_id, caller, dialed, facts, state, action, "
 		"       target, skill_id, agent_id, tried_agents, explanation, offered_at) "
 		"VALUES ($1, $2, $3, $4, $5, 'offered', $6, $7, $8, $9, "
 		"        CASE WHEN $9 IS NULL THEN '{}'::bigint[] ELSE ARRAY[$9] END, $10, clock_timestamp()) "
 		"RETURNING call_seq",
-		10, (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID});
+		13, RECORD_TYPES);
 	plans.reroute_live = prepare(
 		"UPDATE ccroute.live_call SET state = 'offered', action = $3, target = $4, skill_id = $5, "
 		"       agent_id = $6, attempts = attempts OPERATOR(pg_catalog.+) 1, explanation = $7, offered_at = clock_timestamp(), "
@@ -305,11 +310,11 @@ prepare_plans(void)
 		5, (Oid[]) {INT8OID, INT8OID, TEXTOID, INT4OID, TEXTOID});
 	plans.insert_history = prepare(
 		"INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts, "
-		"       action, target, sip_status, reason, skill_id, outcome, explanation, arrived_at, wait_seconds) "
-		"VALUES ($1, nextval('ccroute.live_call_call_seq_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-		"        $11, $12, now(), 0) RETURNING call_seq",
-		12, (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, INT4OID,
-					 TEXTOID, INT8OID, TEXTOID, JSONBOID});
+		"       action, target, skill_id, agent_id, explanation, sip_status, reason, outcome, "
+		"       arrived_at, wait_seconds) "
+		"VALUES ($1, nextval('ccroute.live_call_call_seq_seq'), $2, $3, $4, $5, $6, $7, $8, $9, "
+		"        $10, $11, $12, $13, now(), 0) RETURNING call_seq",
+		13, RECORD_TYPES);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -786,37 +791,19 @@ choose_agent(Call *call)
 static void
 record(Call *call, Decision *d)
 {
-	Datum		v[12];
-	char		n[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		v[13];
+	char		n[13] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
-	if (d->outcome)
+	if (d->outcome && call->live_seq)
 	{
-		/* Nothing will follow: the call goes to history at once (a live one leaves live_call). */
-		if (call->live_seq)
-		{
-			v[0] = Int64GetDatum(call->tenant_id);
-			v[1] = Int64GetDatum(call->live_seq);
-			v[2] = CStringGetTextDatum(d->outcome);
-			v[3] = Int32GetDatum(d->sip_status);
-			v[4] = text_or_null(d->reason, n, 4);
-			run(plans.finish_live, v, n, false, SPI_OK_SELECT);
-			d->call_seq = call->live_seq;
-			return;
-		}
+		/* Nothing will follow: the live call leaves live_call for history. */
 		v[0] = Int64GetDatum(call->tenant_id);
-		v[1] = PointerGetDatum(call->call_id);
-		v[2] = PointerGetDatum(call->caller);
-		v[3] = PointerGetDatum(call->dialed);
-		v[4] = call->facts;
-		v[5] = CStringGetTextDatum(d->action);
-		v[6] = text_or_null(d->target, n, 6);
-		v[7] = Int32GetDatum(d->sip_status);
-		v[8] = text_or_null(d->reason, n, 8);
-		v[9] = int8_or_null(d->skill_id, n, 9);
-		v[10] = CStringGetTextDatum(d->outcome);
-		v[11] = explanation_datum(d, n, 11);
-		run(plans.insert_history, v, n, false, SPI_OK_INSERT_RETURNING);
-		d->call_seq = col_int8(0, 1);
+		v[1] = Int64GetDatum(call->live_seq);
+		v[2] = CStringGetTextDatum(d->outcome);
+		v[3] = Int32GetDatum(d->sip_status);
+		v[4] = text_or_null(d->reason, n, 4);
+		run(plans.finish_live, v, n, false, SPI_OK_SELECT);
+		d->call_seq = call->live_seq;
 		return;
 	}
 	if (call->live_seq)
@@ -832,6 +819,7 @@ record(Call *call, Decision *d)
 		d->call_seq = call->live_seq;
 		return;
 	}
+	/* A new call: in progress, or, with an outcome, straight to history. */
 	v[0] = Int64GetDatum(call->tenant_id);
 	v[1] = PointerGetDatum(call->call_id);
 	v[2] = PointerGetDatum(call->caller);
@@ -842,7 +830,10 @@ record(Call *call, Decision *d)
 	v[7] = int8_or_null(d->skill_id, n, 7);
 	v[8] = int8_or_null(d->agent_id, n, 8);
 	v[9] = explanation_datum(d, n, 9);
-	run(plans.insert_live, v, n, false, SPI_OK_INSERT_RETURNING);
+	v[10] = Int32GetDatum(d->sip_status);
+	v[11] = text_or_null(d->reason, n, 11);
+	v[12] = text_or_null(d->outcome, n, 12);
+	run(d->outcome ? plans.insert_history : plans.insert_live, v, n, false, SPI_OK_INSERT_RETURNING);
 	d->call_seq = col_int8(0, 1);
 }
 

@@ -1,14 +1,7 @@
 #!/usr/bin/env bash
 # People's reads of caller numbers are audited (R5): pgaudit's object audit writes every
 # statement of a person that reads a caller column (live_call, call_history) to the server log, naming the person.
-set -u
-cd "$(dirname "$0")/../.."
-source tests/lib/stack.sh
-source tests/lib/tap.sh
-
-stack_init
-trap stack_stop EXIT
-stack_pg_start || { tap_not_ok "postgresql starts"; exit 1; }
+source "$(dirname "$0")/../lib/e2e.sh"
 log=$STACK_DIR/pg/server.log
 
 psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba <<'SQL' || { tap_not_ok "fixture"; exit 1; }

@@ -2,14 +2,7 @@
 # No agent is ever offered two calls. Eight connections route calls for one tenant with three
 # agents at once (pgbench), each call answered and ended a moment later; then 600 answered
 # calls are held past the ring timeout while new calls keep coming.
-set -u
-cd "$(dirname "$0")/../.."
-source tests/lib/stack.sh
-source tests/lib/tap.sh
-
-stack_init
-trap stack_stop EXIT
-stack_pg_start || { tap_not_ok "postgresql starts"; exit 1; }
+source "$(dirname "$0")/../lib/e2e.sh"
 pgbench=$(pg_config --bindir)/pgbench
 q() { psql -X -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 

@@ -1,14 +1,7 @@
 #!/usr/bin/env bash
 # End to end: real sipp callers dial through a real Kamailio with the ccroute module, which asks
 # the real extension in a throwaway PostgreSQL cluster; real sipp agents answer.
-set -u
-cd "$(dirname "$0")/../.."
-source tests/lib/stack.sh
-source tests/lib/tap.sh
-
-stack_init
-trap stack_stop EXIT
-stack_pg_start || { tap_not_ok "postgresql starts"; exit 1; }
+source "$(dirname "$0")/../lib/e2e.sh"
 alice=$(stack_agent_start alice) && bob=$(stack_agent_start bob) &&
 	fallback=$(stack_agent_start fallback) && dan=$(stack_agent_start dan) &&
 	erin=$(stack_agent_start erin agent_busy.xml) || { tap_not_ok "sipp agents start"; exit 1; }

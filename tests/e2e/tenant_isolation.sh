@@ -4,15 +4,7 @@
 # "acme"'s rows in every table and view (the list comes from the catalog, so tables added later
 # are attacked too), through functions, settings, role switches, guessed ids and error messages.
 # Every attack must fail with the SQLSTATE or the empty result named here.
-set -u
-cd "$(dirname "$0")/../.."
-source tests/lib/stack.sh
-source tests/lib/tap.sh
-
-stack_init
-trap stack_stop EXIT
-stack_pg_start || { tap_not_ok "postgresql starts"; exit 1; }
-CCROUTE_KEEP=${CCROUTE_KEEP:-}
+source "$(dirname "$0")/../lib/e2e.sh"
 
 # as ROLE SQL...: runs the statements as ROLE (a real login); prints their output, or the
 # SQLSTATE of the first error as "ERROR <sqlstate>".

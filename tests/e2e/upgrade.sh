@@ -1,15 +1,8 @@
 #!/usr/bin/env bash
-# The upgrade chain: a database created at every earlier version, holding data, is updated step
-# by step to the newest version; its schema must then equal a fresh install's, and its data
-# must still be there and still route.
-set -u
-cd "$(dirname "$0")/../.."
-source tests/lib/stack.sh
-source tests/lib/tap.sh
-
-stack_init
-trap stack_stop EXIT
-stack_pg_cluster || { tap_not_ok "postgresql starts"; exit 1; }
+# The upgrade chain: a database created at the first version (0.1), holding data, is updated
+# through every step to the newest version; its schema must then equal a fresh install's, and
+# its data must still be there and still route.
+source "$(dirname "$0")/../lib/e2e.sh" stack_pg_cluster
 latest=$(sed -n "s/^default_version = '\(.*\)'/\1/p" pg_ext/ccroute.control)
 dump() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$1" -f tests/sql/describe_schema.sql; }
 

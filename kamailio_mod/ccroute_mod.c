@@ -101,20 +101,12 @@ static int ki_ccroute_event(struct sip_msg *msg, str *tenant, str *call, str *ev
 {
 	char t[24], c[24], e[16];
 
-	if(tenant->len <= 0 || tenant->len >= (int)sizeof(t) || call->len <= 0
-			|| call->len >= (int)sizeof(c) || event->len <= 0
-			|| event->len >= (int)sizeof(e)
-			|| strspn(tenant->s, "0123456789") < (size_t)tenant->len
-			|| strspn(call->s, "0123456789") < (size_t)call->len) {
+	if(ccr_to_cstr(t, sizeof(t), tenant) < 0 || ccr_to_cstr(c, sizeof(c), call) < 0
+			|| ccr_to_cstr(e, sizeof(e), event) < 0 || strspn(t, "0123456789") != strlen(t)
+			|| strspn(c, "0123456789") != strlen(c)) {
 		LM_WARN("no call to report '%.*s' for\n", event->len, event->s);
 		return -1;
 	}
-	memcpy(t, tenant->s, tenant->len);
-	t[tenant->len] = '\0';
-	memcpy(c, call->s, call->len);
-	c[call->len] = '\0';
-	memcpy(e, event->s, event->len);
-	e[event->len] = '\0';
 	return ccr_db_event(t, c, e) == 0 ? 1 : -1;
 }
 

@@ -15,7 +15,7 @@ ccr_decision_t ccr_last;
 
 /* Copies a header value into a C string for libpq. Values too long for the buffer, or holding
  * a NUL byte, are refused here: libpq would cut them short without telling. */
-static int to_cstr(char *dst, size_t size, const str *src)
+int ccr_to_cstr(char *dst, size_t size, const str *src)
 {
 	if(src->s == NULL || src->len <= 0 || (size_t)src->len >= size
 			|| memchr(src->s, '\0', src->len) != NULL)
@@ -55,13 +55,13 @@ int ccr_route(struct sip_msg *msg, str *fallback_uri)
 	memset(&ccr_last, 0, sizeof(ccr_last));
 
 	/* The call's facts. */
-	if(parse_sip_msg_uri(msg) < 0 || to_cstr(dialed, sizeof(dialed), &msg->parsed_uri.user) < 0)
+	if(parse_sip_msg_uri(msg) < 0 || ccr_to_cstr(dialed, sizeof(dialed), &msg->parsed_uri.user) < 0)
 		return decide_locally("reject", 404, "Malformed Dialed Number");
 	if(parse_headers(msg, HDR_CALLID_F, 0) < 0 || msg->callid == NULL
-			|| to_cstr(call_id, sizeof(call_id), &msg->callid->body) < 0)
+			|| ccr_to_cstr(call_id, sizeof(call_id), &msg->callid->body) < 0)
 		return decide_locally("reject", 400, "Bad Call-ID");
 	from = parse_from_uri(msg);
-	if(from == NULL || to_cstr(caller, sizeof(caller), &from->user) < 0)
+	if(from == NULL || ccr_to_cstr(caller, sizeof(caller), &from->user) < 0)
 		strcpy(caller, "anonymous");
 
 	/* One round trip. */

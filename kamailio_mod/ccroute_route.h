@@ -20,4 +20,7 @@ extern ccr_decision_t ccr_last;
 
 int ccr_route(struct sip_msg *msg, str *fallback_uri);
 
+/* A value from SIP or the script as a C string for libpq: -1 if empty, too long, or holding NUL. */
+int ccr_to_cstr(char *dst, size_t size, const str *src);
+
 #endif

@@ -11,13 +11,6 @@ tap_not_ok() {
 	TAP_FAILED=$((TAP_FAILED + 1))
 }
 
-# check NAME COMMAND...: passes when COMMAND exits 0.
-check() {
-	local name=$1
-	shift
-	if "$@" >/dev/null 2>&1; then tap_ok "$name"; else tap_not_ok "$name" "command failed: $*"; fi
-}
-
 # check_eq NAME EXPECTED ACTUAL
 check_eq() {
 	if [ "$2" = "$3" ]; then tap_ok "$1"; else tap_not_ok "$1" "expected: $2" "actual:   $3"; fi

@@ -4,17 +4,18 @@
  * It reads top to bottom as the decision is made:
  *   1. check what came from the network;
  *   2. resolve the dialed number to its tenant and enter that tenant's context (from then on,
- *      row-level security shows this function that tenant's rows only);
- *   3. read the number's configuration, the tenant's limits and any live call with this
- *      Call-ID (a repeated INVITE gets the same answer; a failed offer gets the next agent);
+ *      row-level security shows this function that tenant's rows only); the number's and the
+ *      tenant's configuration come from the backend's cache (config_cache.c);
+ *   3. read any live call with this Call-ID (a repeated INVITE gets the same answer; a failed
+ *      offer gets the next agent), else count the tenant's live calls;
  *   4. refuse a cancelled or saturated tenant, send a closed number's calls to its closed
  *      destination, a number without a skill to its destination;
  *   5. end the tenant's lost offers, then read the skill's available agents in the strategy's
  *      order (for longest idle and round robin straight from a partial index, a few at a
- *      time), set aside those lacking proficiency or a further required skill (counting why),
- *      and reserve the first that can still be reserved (SKIP LOCKED: routers never wait on
- *      each other); else follow the overflow; when nobody can take the call, count every
- *      agent of the skill by the reason, for the explanation;
+ *      time, their skills from the cache), set aside those lacking proficiency or a further
+ *      required skill (counting why), and reserve the first that can still be reserved (SKIP
+ *      LOCKED: routers never wait on each other); else follow the overflow; when nobody can
+ *      take the call, count every agent of the skill by the reason, for the explanation;
  *   6. record the call and its explanation, return the decision.
  * All in the caller's one transaction. The deadline is checked before reserving: a decision
  * that comes too late reserves nobody, since the proxy has already sent the call elsewhere.
@@ -36,11 +37,13 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "config_cache.h"
 #include "input_check.h"
 #include "route_call.h"
 #include "tenant_context.h"
 
 PG_FUNCTION_INFO_V1(ccroute_route_call_v3);
+PG_FUNCTION_INFO_V1(ccroute_route_call_v4);
 
 char	   *ccroute_pstn_gateway = NULL;
 
@@ -85,11 +88,13 @@ typedef struct Call
 	bool		has_requirements;	/* the number requires skills beyond its own */
 
 	int64		tenant_id;
+	const CcTenant *tenant;
+	const CcNumber *number;
 	int			ring_timeout;
 	int			max_attempts;
 	int64		skill_id;		/* the number's skill, 0 if none */
 	int			min_proficiency;
-	char	   *local_day;
+	char		local_day[16];
 	char	   *domain;
 
 	int64		live_seq;		/* an existing live call with this Call-ID, 0 if none */
@@ -115,13 +120,10 @@ typedef struct Decision
 
 typedef struct Plans
 {
-	SPIPlanPtr	directory;
-	SPIPlanPtr	config;
-	SPIPlanPtr	skill;
+	SPIPlanPtr	live;			/* this call if it is live, and the tenant's live calls */
 	SPIPlanPtr	lost_offers;
 	SPIPlanPtr	by_idle;		/* the tenant's available agents, longest idle first */
 	SPIPlanPtr	by_offer;		/* the tenant's available agents, least recently offered first */
-	SPIPlanPtr	skills_of;		/* which of some agents have the skill, and how well */
 	SPIPlanPtr	available;		/* available agents, in no order */
 	SPIPlanPtr	everyone;		/* every agent of the skill, for explaining a refusal */
 	SPIPlanPtr	expire;
@@ -204,39 +206,18 @@ prepare(const char *sql, int nargs, Oid *types)
 static void
 prepare_plans(void)
 {
-	if (plans.directory)
+	if (plans.live)
 		return;
-	plans.directory = prepare(
-		"SELECT tenant_id FROM ccroute.did_directory WHERE did OPERATOR(pg_catalog.=) $1",
-		1, (Oid[]) {TEXTOID});
-	/* Business hours are checked here, in the tenant's time zone: no schedule means always open. */
-	plans.config = prepare(
-		"SELECT t.status, t.max_concurrent_calls, t.ring_timeout_seconds, t.max_attempts, "
-		"       d.skill_id, d.destination, d.min_proficiency, d.closed_destination, "
-		"       d.schedule_id IS NULL OR ("
-		"           NOT EXISTS (SELECT FROM ccroute.holiday h WHERE h.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-		"                          AND h.day OPERATOR(pg_catalog.=) z.lt::date) "
-		"           AND EXISTS (SELECT FROM ccroute.schedule_slot s WHERE s.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-		"                          AND s.schedule_id OPERATOR(pg_catalog.=) d.schedule_id "
-		"                          AND s.dow OPERATOR(pg_catalog.=) extract(isodow FROM z.lt) "
-		"                          AND z.lt::time OPERATOR(pg_catalog.>=) s.opens AND z.lt::time OPERATOR(pg_catalog.<) s.closes)), "
-		"       z.lt::date::text, "
-		"       (SELECT count(*) FROM ccroute.live_call n WHERE n.tenant_id OPERATOR(pg_catalog.=) t.tenant_id), "
-		"       sd.domain, l.call_seq, l.state, l.attempts, l.tried_agents, l.action, l.target, l.agent_id, "
-		"       EXISTS (SELECT FROM ccroute.did_requirement r WHERE r.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-		"                  AND r.did OPERATOR(pg_catalog.=) d.did) "
-		"  FROM ccroute.tenant t "
-		"  CROSS JOIN LATERAL (SELECT now() AT TIME ZONE t.time_zone AS lt) z "
-		"  JOIN ccroute.did d ON d.tenant_id OPERATOR(pg_catalog.=) t.tenant_id AND d.did OPERATOR(pg_catalog.=) $2 "
-		"  LEFT JOIN ccroute.sip_domain sd ON sd.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-		"  LEFT JOIN ccroute.live_call l ON l.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-		"        AND l.call_id OPERATOR(pg_catalog.=) $3 "
-		" WHERE t.tenant_id OPERATOR(pg_catalog.=) $1",
-		3, (Oid[]) {INT8OID, TEXTOID, TEXTOID});
-	plans.skill = prepare(
-		"SELECT strategy, overflow_skill_id, overflow_destination FROM ccroute.skill "
-		" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND skill_id OPERATOR(pg_catalog.=) $2",
-		2, (Oid[]) {INT8OID, INT8OID});
+	/* The tenant's live calls are counted only for a new call (a scalar subquery in CASE runs
+	 * only when reached). */
+	plans.live = prepare(
+		"SELECT CASE WHEN l.call_seq IS NULL THEN (SELECT count(*) FROM ccroute.live_call n "
+		"            WHERE n.tenant_id OPERATOR(pg_catalog.=) $1) END, "
+		"       l.call_seq, l.state, l.attempts, l.tried_agents, l.action, l.target, l.agent_id "
+		"  FROM (SELECT) AS one "
+		"  LEFT JOIN ccroute.live_call l ON l.tenant_id OPERATOR(pg_catalog.=) $1 "
+		"        AND l.call_id OPERATOR(pg_catalog.=) $2",
+		2, (Oid[]) {INT8OID, TEXTOID});
 	/* Offers whose ring timeout passed with neither answer nor failure reported. */
 	plans.lost_offers = prepare(
 		"SELECT agent_id FROM ccroute.agent_state "
@@ -248,12 +229,6 @@ prepare_plans(void)
 	plans.by_idle = prepare(ORDERED_SQL("idle_since", ""), 3, (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
 	plans.by_offer = prepare(ORDERED_SQL("last_offered_at", " NULLS FIRST"), 3,
 							 (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
-	plans.skills_of = prepare(
-		"SELECT x.agent_id, x.proficiency, " REQUIREMENTS_SQL
-		"  FROM ccroute.agent_skill x "
-		" WHERE x.tenant_id OPERATOR(pg_catalog.=) $1 AND x.skill_id OPERATOR(pg_catalog.=) $2 "
-		"   AND x.agent_id OPERATOR(pg_catalog.=) ANY ($6)",
-		6, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8ARRAYOID});
 	plans.available = prepare(AVAILABLE_SQL, 5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
 	plans.everyone = prepare(
 		"SELECT x.proficiency, "
@@ -418,6 +393,20 @@ was_tried(Call *call, int64 agent)
 
 #define FIRST_LOOK 8
 
+/* Does the agent hold the number's further required skills, well enough? */
+static bool
+meets_requirements(Call *call, int64 agent)
+{
+	for (int i = 0; i < call->number->nrequirements; i++)
+	{
+		const CcRequirement *r = &call->number->requirements[i];
+
+		if (cc_proficiency(call->tenant_id, agent, r->skill_id) < r->min_proficiency)
+			return false;
+	}
+	return true;
+}
+
 /*
  * For the strategies an index orders (longest idle, round robin): reads the tenant's available
  * agents a page at a time in that order, keeps those with the skill, and stops once it has
@@ -441,7 +430,6 @@ ordered_candidates(Call *call, int64 skill, bool round_robin, bool primary, int 
 		int64		ids[FIRST_LOOK * 2];
 		double		keys[FIRST_LOOK * 2];
 		double		idles[FIRST_LOOK * 2];
-		Datum		id_datums[FIRST_LOOK * 2];
 
 		v[0] = Int64GetDatum(call->tenant_id);
 		v[1] = Float8GetDatum(after);
@@ -459,46 +447,34 @@ ordered_candidates(Call *call, int64 skill, bool round_robin, bool primary, int 
 			ids[r] = col_int8(r, 1);
 			keys[r] = DatumGetFloat8(col(r, 2, &isnull));
 			idles[r] = DatumGetFloat8(col(r, 3, &isnull));
-			id_datums[r] = Int64GetDatum(ids[r]);
 		}
 		/* Continue from the last value read; rows equal to it are seen again, not missed. */
 		after = keys[nread - 1];
 		started = true;
 
-		v[0] = Int64GetDatum(call->tenant_id);
-		v[1] = Int64GetDatum(skill);
-		v[2] = PointerGetDatum(call->dialed);
-		v[3] = CStringGetTextDatum(call->local_day);
-		v[4] = BoolGetDatum(primary && call->has_requirements);
-		v[5] = PointerGetDatum(construct_array(id_datums, nread, INT8OID, 8, true, TYPALIGN_DOUBLE));
-		memset(n, ' ', sizeof(n));
-		run(plans.skills_of, v, n, false, SPI_OK_SELECT);
-		for (uint64 r = 0; r < SPI_processed; r++)
+		for (uint64 r = 0; r < nread; r++)
 		{
-			int64		agent = col_int8(r, 1);
-			int			prof = col_int4(r, 2);
-			bool		isnull;
-			bool		qualified = DatumGetBool(col(r, 3, &isnull));
-			int			at;
+			int64		agent = ids[r];
+			int			prof = cc_proficiency(call->tenant_id, agent, skill);
 			bool		dup = false;
 
-			for (at = 0; at < (int) nread && ids[at] != agent; at++)
-				;
+			if (prof == 0)
+				continue;		/* not an agent of this skill */
 			for (int k = 0; k < *ncand; k++)
 				dup |= c[k].agent_id == agent;
 			if (dup)
 				continue;
 			if (prof < min_prof)
 				skipped[SKIP_PROFICIENCY]++;
-			else if (!qualified)
+			else if (primary && !meets_requirements(call, agent))
 				skipped[SKIP_MISSING_SKILL]++;
 			else if (was_tried(call, agent))
 				skipped[SKIP_ALREADY_TRIED]++;
 			else if (*ncand < FIRST_LOOK * 8)
 			{
 				c[*ncand].agent_id = agent;
-				c[*ncand].key = keys[at];
-				c[*ncand].idle_since = idles[at];
+				c[*ncand].key = keys[r];
+				c[*ncand].idle_since = idles[r];
 				(*ncand)++;
 			}
 		}
@@ -689,7 +665,7 @@ choose_agent(Call *call)
 	appendStringInfoString(e, "{\"skills\": [");
 	for (int hop = 0; hop <= MAX_OVERFLOW_HOPS && skill != 0; hop++)
 	{
-		Datum		v[2] = {Int64GetDatum(call->tenant_id), Int64GetDatum(skill)};
+		const CcSkill *sk = cc_skill(call->tenant, skill);
 		char	   *strategy;
 		int64		overflow_skill;
 		char	   *overflow_destination;
@@ -697,12 +673,11 @@ choose_agent(Call *call)
 		int			ncand;
 		int			tries = 0;
 
-		run(plans.skill, v, NULL, false, SPI_OK_SELECT);
-		if (SPI_processed != 1)
+		if (sk == NULL)
 			break;
-		strategy = col_text(0, 1);
-		overflow_skill = col_int8(0, 2);
-		overflow_destination = col_text(0, 3);
+		strategy = sk->strategy;
+		overflow_skill = sk->overflow_skill_id;
+		overflow_destination = sk->overflow_destination;
 
 		/* A first look at the best few; all of them only if none of those could be had. */
 		for (int64 limit = FIRST_LOOK;; limit = 0)
@@ -865,16 +840,14 @@ to_destination(const char *action, const char *target)
 static Decision
 decide(Call *call)
 {
-	Datum		v[3];
+	Datum		v[2];
 	const char *problem;
 	Decision	d;
-	char	   *status;
-	int			max_calls;
+	const CcNumber *num;
+	const CcTenant *tenant;
 	int64		live_calls;
 	bool		isnull;
 	bool		open;
-	char	   *destination;
-	char	   *closed_destination;
 
 	/* 1. What came from the network. */
 	if ((problem = ccroute_check_call_id(call->call_id)) != NULL)
@@ -886,50 +859,45 @@ decide(Call *call)
 	if (VARSIZE_ANY_EXHDR(DatumGetPointer(call->facts)) > MAX_FACTS_BYTES)
 		return reject(400, "Call Facts Too Large", NULL);
 
-	/* 2. The tenant. */
-	v[0] = PointerGetDatum(call->dialed);
-	run(plans.directory, v, NULL, false, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	/* 2. The number and its tenant, from the cache (which enters the tenant's context). */
+	num = cc_number(call->dialed);
+	if (num == NULL || num->tenant_id == 0)
 		return reject(404, "Number Not In Service", NULL);
-	call->tenant_id = col_int8(0, 1);
-	ccroute_set_tenant_context(call->tenant_id);
-
-	/* 3. The number, the tenant's limits, and this call if it is already live. */
-	v[0] = Int64GetDatum(call->tenant_id);
-	v[1] = PointerGetDatum(call->dialed);
-	v[2] = PointerGetDatum(call->call_id);
-	run(plans.config, v, NULL, false, SPI_OK_SELECT);
-	if (SPI_processed != 1)
+	call->tenant_id = num->tenant_id;
+	if (!num->configured)
 		return reject(404, "Number Not In Service", "rejected");
-	status = col_text(0, 1);
-	max_calls = col_int4(0, 2);
-	call->ring_timeout = col_int4(0, 3);
-	call->max_attempts = col_int4(0, 4);
-	call->skill_id = col_int8(0, 5);
-	destination = col_text(0, 6);
-	call->min_proficiency = col_int4(0, 7);
-	closed_destination = col_text(0, 8);
-	open = DatumGetBool(col(0, 9, &isnull));
-	call->has_requirements = DatumGetBool(col(0, 20, &isnull));
-	call->local_day = col_text(0, 10);
-	live_calls = col_int8(0, 11);
-	call->domain = col_text(0, 12);
-	call->live_seq = col_int8(0, 13);
+	call->number = num;
+	call->tenant = tenant = cc_tenant(call->tenant_id);
+	call->ring_timeout = tenant->ring_timeout;
+	call->max_attempts = tenant->max_attempts;
+	call->skill_id = num->skill_id;
+	call->min_proficiency = num->min_proficiency;
+	call->has_requirements = num->nrequirements > 0;
+	call->domain = tenant->domain;
+	open = cc_is_open(tenant, num, GetCurrentTransactionStartTimestamp(), call->local_day,
+					  sizeof(call->local_day));
+
+	/* 3. This call if it is already live, else the tenant's live calls. */
+	v[0] = Int64GetDatum(call->tenant_id);
+	v[1] = PointerGetDatum(call->call_id);
+	run(plans.live, v, NULL, false, SPI_OK_SELECT);
+	live_calls = col_int8(0, 1);
+	call->live_seq = col_int8(0, 2);
 	if (call->live_seq)
 	{
-		call->live_state = col_text(0, 14);
-		call->live_attempts = col_int4(0, 15);
+		call->live_state = col_text(0, 3);
+		call->live_attempts = col_int4(0, 4);
 		if (strcmp(call->live_state, "failed") != 0)
 		{
 			/* The same INVITE again: the same answer, and no second reservation. */
-			d = to_destination(col_text(0, 17), col_text(0, 18));
-			d.agent_id = col_int8(0, 19);
+			d = to_destination(col_text(0, 6), col_text(0, 7));
+			d.agent_id = col_int8(0, 8);
 			d.call_seq = call->live_seq;
 			d.recorded = true;
 			return d;
 		}
 		{
-			Datum		arr = col(0, 16, &isnull);
+			Datum		arr = col(0, 5, &isnull);
 			Datum	   *elems;
 			bool	   *enulls;
 
@@ -942,15 +910,15 @@ decide(Call *call)
 	}
 
 	/* 4. Refusals and fixed destinations. */
-	if (strcmp(status, "active") != 0)
+	if (!tenant->active)
 		return reject(410, "Number No Longer In Service", "rejected");
-	if (!call->live_seq && live_calls >= max_calls)
+	if (!call->live_seq && live_calls >= tenant->max_concurrent_calls)
 		return reject(486, "Call Limit Reached", "limit");
 	if (!open)
-		return closed_destination ? to_destination("closed", closed_destination)
+		return num->closed_destination ? to_destination("closed", num->closed_destination)
 			: reject(480, "Closed", "closed");
 	if (call->skill_id == 0)
-		return destination ? to_destination("destination", destination)
+		return num->destination ? to_destination("destination", num->destination)
 			: reject(480, "No Destination", "rejected");
 	if (call->live_seq && call->live_attempts >= call->max_attempts)
 		return reject(480, "No Answer", "no_answer");
@@ -959,8 +927,27 @@ decide(Call *call)
 	return choose_agent(call);
 }
 
+/*
+ * The entry point of 0.4 and later, whose configuration tables tell the cache of their changes,
+ * and that of 0.3, whose tables do not: it reads the configuration afresh at every call, until
+ * ALTER EXTENSION ccroute UPDATE.
+ */
+static Datum route_call(FunctionCallInfo fcinfo, bool cache_is_told);
+
+Datum
+ccroute_route_call_v4(PG_FUNCTION_ARGS)
+{
+	return route_call(fcinfo, true);
+}
+
 Datum
 ccroute_route_call_v3(PG_FUNCTION_ARGS)
+{
+	return route_call(fcinfo, false);
+}
+
+static Datum
+route_call(FunctionCallInfo fcinfo, bool cache_is_told)
 {
 	Call		call = {0};
 	Decision	d;
@@ -979,6 +966,7 @@ ccroute_route_call_v3(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "ccroute: SPI_connect failed");
 	prepare_plans();
+	cc_cache_begin(cache_is_told);
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		d = reject(400, "Missing Call Data", NULL);

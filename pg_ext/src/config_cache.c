@@ -64,6 +64,16 @@ static HTAB *agent_skills = NULL;
 static long cached_agent_skills = 0;
 static bool skills_stale = false;
 
+static SPIPlanPtr directory_plan,
+			did_plan,
+			slot_plan,
+			requirement_plan,
+			tenant_plan,
+			domain_plan,
+			holiday_plan,
+			skill_plan,
+			agent_skill_plan;
+
 static bool callback_registered = false;
 static Oid	config_relids[NCONFIG_TABLES];
 static Oid	agent_skill_relid = InvalidOid;
@@ -167,11 +177,25 @@ cc_cache_begin(bool cache_is_told)
 /* ---------------------------------------------------------------------------------------- */
 /* Loading, through SPI. */
 
+/*
+ * Runs a loading query, prepared once per backend in *plan (a generic plan, as the router's
+ * own: these are key lookups, run in the router's call, where sequential scans are off).
+ */
 static int
-query(const char *sql, int nargs, Oid *types, Datum *values)
+query(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, true, 0);
+	int			rc;
 
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "ccroute: preparing the router's configuration query failed: %s",
+				 SPI_result_code_string(SPI_result));
+		*plan = p;
+	}
+	rc = SPI_execute_plan(*plan, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "ccroute: loading the router's configuration failed: %s",
 			 SPI_result_code_string(rc));
@@ -236,7 +260,7 @@ load_tenant(CcTenant *t)
 	Oid			types[1] = {INT8OID};
 	int			n;
 
-	n = query("SELECT status, max_concurrent_calls, ring_timeout_seconds, max_attempts, time_zone "
+	n = query(&tenant_plan, "SELECT status, max_concurrent_calls, ring_timeout_seconds, max_attempts, time_zone "
 			  "  FROM ccroute.tenant WHERE tenant_id OPERATOR(pg_catalog.=) $1", 1, types, v);
 	if (n != 1)
 		elog(ERROR, "ccroute: tenant " INT64_FORMAT " is in the directory but cannot be read",
@@ -247,11 +271,11 @@ load_tenant(CcTenant *t)
 	t->max_attempts = int4_value(0, 4);
 	t->time_zone = cached_text(0, 5);
 
-	n = query("SELECT domain FROM ccroute.sip_domain WHERE tenant_id OPERATOR(pg_catalog.=) $1",
+	n = query(&domain_plan, "SELECT domain FROM ccroute.sip_domain WHERE tenant_id OPERATOR(pg_catalog.=) $1",
 			  1, types, v);
 	t->domain = n == 1 ? cached_text(0, 1) : NULL;
 
-	n = query("SELECT day FROM ccroute.holiday WHERE tenant_id OPERATOR(pg_catalog.=) $1", 1, types, v);
+	n = query(&holiday_plan, "SELECT day FROM ccroute.holiday WHERE tenant_id OPERATOR(pg_catalog.=) $1", 1, types, v);
 	t->nholidays = n;
 	t->holidays = MemoryContextAlloc(config_ctx, sizeof(DateADT) * (n + 1));
 	for (int i = 0; i < n; i++)
@@ -262,7 +286,7 @@ load_tenant(CcTenant *t)
 	}
 	qsort(t->holidays, n, sizeof(DateADT), compare_dates);
 
-	n = query("SELECT skill_id, strategy, overflow_skill_id, overflow_destination "
+	n = query(&skill_plan, "SELECT skill_id, strategy, overflow_skill_id, overflow_destination "
 			  "  FROM ccroute.skill WHERE tenant_id OPERATOR(pg_catalog.=) $1", 1, types, v);
 	t->nskills = n;
 	t->skills = MemoryContextAlloc(config_ctx, sizeof(CcSkill) * (n + 1));
@@ -285,7 +309,7 @@ load_number(CcNumber *num, const text *dialed)
 	int64		schedule_id;
 	int			n;
 
-	n = query("SELECT skill_id, destination, min_proficiency::pg_catalog.int4, closed_destination, "
+	n = query(&did_plan, "SELECT skill_id, destination, min_proficiency::pg_catalog.int4, closed_destination, "
 			  "       schedule_id FROM ccroute.did "
 			  " WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND did OPERATOR(pg_catalog.=) $2",
 			  2, types, v);
@@ -303,7 +327,7 @@ load_number(CcNumber *num, const text *dialed)
 	{
 		v[1] = Int64GetDatum(schedule_id);
 		types[1] = INT8OID;
-		n = query("SELECT dow::pg_catalog.int4, opens, closes FROM ccroute.schedule_slot "
+		n = query(&slot_plan, "SELECT dow::pg_catalog.int4, opens, closes FROM ccroute.schedule_slot "
 				  " WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND schedule_id OPERATOR(pg_catalog.=) $2",
 				  2, types, v);
 		num->nslots = n;
@@ -320,7 +344,7 @@ load_number(CcNumber *num, const text *dialed)
 		types[1] = TEXTOID;
 	}
 
-	n = query("SELECT skill_id, min_proficiency::pg_catalog.int4 FROM ccroute.did_requirement "
+	n = query(&requirement_plan, "SELECT skill_id, min_proficiency::pg_catalog.int4 FROM ccroute.did_requirement "
 			  " WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND did OPERATOR(pg_catalog.=) $2",
 			  2, types, v);
 	num->nrequirements = n;
@@ -358,7 +382,7 @@ cc_number(const text *dialed)
 		return num;
 	}
 
-	if (query("SELECT tenant_id FROM ccroute.did_directory WHERE did OPERATOR(pg_catalog.=) $1",
+	if (query(&directory_plan, "SELECT tenant_id FROM ccroute.did_directory WHERE did OPERATOR(pg_catalog.=) $1",
 			  1, types, v) == 1)
 		loaded.tenant_id = int8_value(0, 1);
 	if (loaded.tenant_id)
@@ -418,7 +442,7 @@ cc_proficiency(int64 tenant_id, int64 agent_id, int64 skill_id)
 	{
 		Datum		v[1] = {Int64GetDatum(tenant_id)};
 		Oid			types[1] = {INT8OID};
-		int			n = query("SELECT agent_id, skill_id, proficiency::pg_catalog.int4 "
+		int			n = query(&agent_skill_plan, "SELECT agent_id, skill_id, proficiency::pg_catalog.int4 "
 							  "  FROM ccroute.agent_skill WHERE tenant_id OPERATOR(pg_catalog.=) $1",
 							  1, types, v);
 		AgentSkill *rows = MemoryContextAlloc(skills_ctx, sizeof(AgentSkill) * (n + 1));

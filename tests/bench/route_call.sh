@@ -16,6 +16,11 @@ source tests/lib/stack.sh
 
 LAT_CALLS=${LAT_CALLS:-5000}
 TPUT_SECONDS=${TPUT_SECONDS:-15}
+# A proxy's connections live for days; a new one first fills its caches (plans, and the
+# router's configuration: ~7,000 calls for it to have met each of 1,000 tenants). Measurements
+# start after this warm-up, which is reported apart.
+WARM_CALLS=${WARM_CALLS:-8000}
+WARM_SECONDS=${WARM_SECONDS:-25}
 stack_init
 trap stack_stop EXIT
 stack_pg_start >/dev/null || { echo "postgresql did not start"; exit 1; }
@@ -131,32 +136,44 @@ cat >"$STACK_DIR/ccroute.sql" <<'SQL'
 SELECT action FROM ccroute.route_call('c-' || :client_id || '-' || :n, '+819000000000', '+8131' || lpad(:t::text, 7, '0'));
 SQL
 
+# percentiles: reads latencies in microseconds, prints p50 p99 p99.9 in milliseconds.
+percentiles() {
+	sort -n | awk '{v[NR]=$1} END {printf "%.3f %.3f %.3f\n", v[int(NR*0.5)]/1000, v[int(NR*0.99)]/1000, v[int(NR*0.999)]/1000}'
+}
+
 # measure ID NAME SCRIPT [LIFE_SCRIPT]: decision latency at 1 client, then whole calls per
-# second at 8 (LIFE_SCRIPT, or SCRIPT); prints a table row.
+# second at 8 (LIFE_SCRIPT, or SCRIPT), each after its warm-up; prints a table row.
 measure() {
 	local id=$1 name=$2 script=$3 life=${4:-$3} lsn0 lsn1 commits0 commits1 tps p50 p99 p999 calls
+	local cold50 cold99 cold999 t0
 	reset_agents
 	lsn0=$(q "SELECT pg_current_wal_lsn()")
 	commits0=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'ccroute'")
 	rm -f "$STACK_DIR"/pgbench_log.*
-	(cd "$STACK_DIR" && "$pgbench" -n -U kamailio -c 1 -t "$LAT_CALLS" -l -f "$script" ccroute >"$STACK_DIR/$id.lat" 2>&1)
+	(cd "$STACK_DIR" && "$pgbench" -n -U kamailio -c 1 -t $((WARM_CALLS + LAT_CALLS)) -l -f "$script" ccroute \
+		>"$STACK_DIR/$id.lat" 2>&1)
 	sleep 1
 	lsn1=$(q "SELECT pg_current_wal_lsn()")
 	commits1=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'ccroute'")
-	read -r p50 p99 p999 < <(awk '{print $3}' "$STACK_DIR"/pgbench_log.* | sort -n |
-		awk '{v[NR]=$1} END {printf "%.3f %.3f %.3f\n", v[int(NR*0.5)]/1000, v[int(NR*0.99)]/1000, v[int(NR*0.999)]/1000}')
-	wal=$(q "SELECT round(pg_wal_lsn_diff('$lsn1', '$lsn0') / $LAT_CALLS)")
-	commits=$(q "SELECT round(($commits1 - $commits0)::numeric / $LAT_CALLS, 2)")
+	read -r p50 p99 p999 < <(awk -v w="$WARM_CALLS" 'NR > w {print $3}' "$STACK_DIR"/pgbench_log.* | percentiles)
+	read -r cold50 cold99 cold999 < <(awk -v w="$WARM_CALLS" 'NR <= w {print $3}' "$STACK_DIR"/pgbench_log.* | percentiles)
+	wal=$(q "SELECT round(pg_wal_lsn_diff('$lsn1', '$lsn0') / $((WARM_CALLS + LAT_CALLS)))")
+	commits=$(q "SELECT round(($commits1 - $commits0)::numeric / $((WARM_CALLS + LAT_CALLS)), 2)")
 	reset_agents
-	"$pgbench" -n -U kamailio -c 8 -j 8 -T "$TPUT_SECONDS" -f "$life" ccroute >"$STACK_DIR/$id.tput" 2>&1
-	tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$STACK_DIR/$id.tput" | head -n 1)
+	rm -f "$STACK_DIR"/pgbench_log.*
+	(cd "$STACK_DIR" && "$pgbench" -n -U kamailio -c 8 -j 8 -T $((WARM_SECONDS + TPUT_SECONDS)) -l -f "$life" ccroute \
+		>"$STACK_DIR/$id.tput" 2>&1)
+	# Whole calls finished in the last TPUT_SECONDS, after the warm-up.
+	t0=$(awk '{print $5}' "$STACK_DIR"/pgbench_log.* | sort -n | head -n 1)
+	tps=$(awk -v s=$((t0 + WARM_SECONDS)) -v e=$((t0 + WARM_SECONDS + TPUT_SECONDS)) -v t="$TPUT_SECONDS" \
+		'$5 >= s && $5 < e {n++} END {printf "%.0f", n / t}' "$STACK_DIR"/pgbench_log.*)
 	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$STACK_DIR/$id.tput")
-	printf '| %s | %s | %s | %s | %.0f | %s | %s | %s |\n' "$name" "$p50" "$p99" "$p999" "$tps" \
-		"$commits" "$wal" "${failed:-?}"
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n' "$name" "$p50" "$p99" "$p999" "$tps" \
+		"$commits" "$wal" "${failed:-?}" "$cold50" "$cold99"
 	echo "$tps" >"$STACK_DIR/$id.tps"
 }
 
-echo "Measuring (latency: $LAT_CALLS calls at 1 client; throughput: ${TPUT_SECONDS}s at 8 clients)..."
+echo "Measuring (latency: $LAT_CALLS calls at 1 client after $WARM_CALLS; throughput: ${TPUT_SECONDS}s at 8 clients after ${WARM_SECONDS}s)..."
 rows=$(
 	measure select "plain primary-key select" "$STACK_DIR/select.sql"
 	measure stock "stock PL/pgSQL pick + reserve (+ release)" "$STACK_DIR/stock.sql" "$STACK_DIR/stock_life.sql"
@@ -170,7 +187,8 @@ report=tests/bench/results/route_call-$(date -u +%Y-%m-%d).md
 cat >"$report" <<EOF
 # route_call benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
 
-Command: \`make bench\` (tests/bench/route_call.sh; LAT_CALLS=$LAT_CALLS, TPUT_SECONDS=$TPUT_SECONDS).
+Command: \`make bench\` (tests/bench/route_call.sh; LAT_CALLS=$LAT_CALLS, TPUT_SECONDS=$TPUT_SECONDS,
+WARM_CALLS=$WARM_CALLS, WARM_SECONDS=$WARM_SECONDS).
 Machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -r); PostgreSQL $(q 'SHOW server_version'),
 pgbench on the same machine over a Unix socket, as the proxy's role.
 Durability: synchronous_commit = $(q 'SHOW synchronous_commit'), fsync = $(q 'SHOW fsync'),
@@ -178,13 +196,16 @@ full_page_writes = $(q 'SHOW full_page_writes'), shared_buffers = $(q 'SHOW shar
 Data: 1,000 tenants x 100 agents, one skill each, all ready; agents are readied again before
 each measurement. Each call dials a random tenant's number.
 
-| what | decision p50 ms (1 client) | p99 ms | p99.9 ms | whole calls/s (8 clients) | commits per decision | WAL bytes per decision | failed |
-| --- | --- | --- | --- | --- | --- | --- | --- |
+| what | decision p50 ms (1 client) | p99 ms | p99.9 ms | whole calls/s (8 clients) | commits per decision | WAL bytes per decision | failed | warm-up p50 / p99 ms |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 $rows
 
 Latency and commits/WAL are for the decision alone (one transaction). Calls per second at 8
 clients count whole calls: the decision, then the end that frees the agent (route_call then
 call_event 'ended'; the stock function then its release), two durable commits each.
+Latency is over the $LAT_CALLS calls after a connection's first $WARM_CALLS (the warm-up column:
+those first calls, while the connection fills its caches); calls per second are counted over
+the ${TPUT_SECONDS}s after the first ${WARM_SECONDS}s of eight new connections.
 
 route_call calls/s / stock calls/s, same run: **$ratio**.
 

@@ -102,6 +102,8 @@ typedef struct Call
 	int			live_attempts;
 	int64	   *tried;
 	int			ntried;
+	int64	   *lost;			/* the tenant's agents whose offer's ring timeout passed */
+	int			nlost;
 } Call;
 
 typedef struct Decision
@@ -121,7 +123,6 @@ typedef struct Decision
 typedef struct Plans
 {
 	SPIPlanPtr	live;			/* this call if it is live, and the tenant's live calls */
-	SPIPlanPtr	lost_offers;
 	SPIPlanPtr	by_idle;		/* the tenant's available agents, longest idle first */
 	SPIPlanPtr	by_offer;		/* the tenant's available agents, least recently offered first */
 	SPIPlanPtr	available;		/* available agents, in no order */
@@ -209,21 +210,19 @@ prepare_plans(void)
 	if (plans.live)
 		return;
 	/* The tenant's live calls are counted only for a new call (a scalar subquery in CASE runs
-	 * only when reached). */
+	 * only when reached). The last column: offers whose ring timeout passed with neither
+	 * answer nor failure reported (read here to spare the call a statement). */
 	plans.live = prepare(
 		"SELECT CASE WHEN l.call_seq IS NULL THEN (SELECT count(*) FROM ccroute.live_call n "
 		"            WHERE n.tenant_id OPERATOR(pg_catalog.=) $1) END, "
-		"       l.call_seq, l.state, l.attempts, l.tried_agents, l.action, l.target, l.agent_id "
+		"       l.call_seq, l.state, l.attempts, l.tried_agents, l.action, l.target, l.agent_id, "
+		"       ARRAY(SELECT s.agent_id FROM ccroute.agent_state s "
+		"              WHERE s.tenant_id OPERATOR(pg_catalog.=) $1 AND s.state OPERATOR(pg_catalog.=) 'reserved' "
+		"                AND s.reserved_until OPERATOR(pg_catalog.<=) now() LIMIT 16) "
 		"  FROM (SELECT) AS one "
 		"  LEFT JOIN ccroute.live_call l ON l.tenant_id OPERATOR(pg_catalog.=) $1 "
 		"        AND l.call_id OPERATOR(pg_catalog.=) $2",
 		2, (Oid[]) {INT8OID, TEXTOID});
-	/* Offers whose ring timeout passed with neither answer nor failure reported. */
-	plans.lost_offers = prepare(
-		"SELECT agent_id FROM ccroute.agent_state "
-		" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'reserved' "
-		"   AND reserved_until OPERATOR(pg_catalog.<=) now() LIMIT 16",
-		1, (Oid[]) {INT8OID});
 	/* The available agents of the skill; for the two commonest strategies straight from an
 	 * index in the strategy's order, so that only the first few are read. */
 	plans.by_idle = prepare(ORDERED_SQL("idle_since", ""), 3, (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
@@ -323,6 +322,21 @@ static char *
 col_text(int row, int c)
 {
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, c);
+}
+
+/* A bigint[] without nulls, as a C array. */
+static int64 *
+int8_array(Datum arr, int *n)
+{
+	Datum	   *elems;
+	bool	   *enulls;
+	int64	   *out;
+
+	deconstruct_array(DatumGetArrayTypeP(arr), INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &enulls, n);
+	out = palloc(sizeof(int64) * (*n + 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = DatumGetInt64(elems[i]);
+	return out;
 }
 
 static Datum
@@ -599,19 +613,10 @@ static void
 end_lost_offers(Call *call)
 {
 	Datum		v[2] = {Int64GetDatum(call->tenant_id), 0};
-	uint64		nlost;
-	int64	   *lost;
 
-	run(plans.lost_offers, v, NULL, false, SPI_OK_SELECT);
-	nlost = SPI_processed;
-	if (nlost == 0)
-		return;
-	lost = palloc(sizeof(int64) * nlost);
-	for (uint64 i = 0; i < nlost; i++)
-		lost[i] = col_int8(i, 1);
-	for (uint64 i = 0; i < nlost; i++)
+	for (int i = 0; i < call->nlost; i++)
 	{
-		v[1] = Int64GetDatum(lost[i]);
+		v[1] = Int64GetDatum(call->lost[i]);
 		run(plans.expire, v, NULL, false, SPI_OK_SELECT);
 	}
 }
@@ -883,6 +888,7 @@ decide(Call *call)
 	run(plans.live, v, NULL, false, SPI_OK_SELECT);
 	live_calls = col_int8(0, 1);
 	call->live_seq = col_int8(0, 2);
+	call->lost = int8_array(col(0, 9, &isnull), &call->nlost);
 	if (call->live_seq)
 	{
 		call->live_state = col_text(0, 3);
@@ -896,17 +902,7 @@ decide(Call *call)
 			d.recorded = true;
 			return d;
 		}
-		{
-			Datum		arr = col(0, 5, &isnull);
-			Datum	   *elems;
-			bool	   *enulls;
-
-			deconstruct_array(DatumGetArrayTypeP(arr), INT8OID, 8, true, TYPALIGN_DOUBLE,
-							  &elems, &enulls, &call->ntried);
-			call->tried = palloc(sizeof(int64) * (call->ntried + 1));
-			for (int i = 0; i < call->ntried; i++)
-				call->tried[i] = DatumGetInt64(elems[i]);
-		}
+		call->tried = int8_array(col(0, 5, &isnull), &call->ntried);
 	}
 
 	/* 4. Refusals and fixed destinations. */

@@ -4,7 +4,9 @@
  * Every step (connect, prepare, query) runs against one deadline with poll(), so a database
  * that is down, frozen or slow costs a call at most the configured time. After a failure the
  * connection is dropped and reconnection waits out a growing backoff, so a dead database costs
- * calls almost nothing: they go straight to the fallback until the next retry is due.
+ * calls almost nothing: they go straight to the fallback until the next retry is due. Failures
+ * also feed the breaker all workers share (ccroute_breaker.c), which stops every worker asking
+ * a database that is gone, and lets them all retry at once when it is back.
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,7 +20,10 @@
 
 #include "core/dprint.h"
 
+#include "ccroute_breaker.h"
 #include "ccroute_db.h"
+#include "ccroute_route.h"
+#include "ccroute_rpc.h"
 
 #define STMT_ROUTE "ccroute_route_call"
 #define STMT_EVENT "ccroute_call_event"
@@ -31,14 +36,9 @@ static int db_timeout_ms;
 static PGconn *conn;
 static long long next_retry_ms;
 static int backoff_ms = BACKOFF_MIN_MS;
+static unsigned int breaker_generation;
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define now_ms ccr_now_ms
 
 void ccr_db_configure(const char *conninfo, int timeout_ms)
 {
@@ -51,6 +51,7 @@ void ccr_db_close(void)
 	if(conn) {
 		PQfinish(conn);
 		conn = NULL;
+		ccr_breaker_connected(-1);
 	}
 }
 
@@ -59,19 +60,21 @@ static void give_up(const char *what)
 	/* The message, not the connection string: the latter may hold a password. */
 	LM_ERR("database %s failed: %s\n", what,
 			conn ? PQerrorMessage(conn) : "no connection");
+	counter_inc(ccr_cnt.db_failures);
 	ccr_db_close();
 	next_retry_ms = now_ms() + backoff_ms;
 	backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
+	ccr_breaker_failure();
 }
 
 /* Waits until the socket is ready for `events` or the deadline passes. */
-static int wait_socket(short events, long long deadline)
+static int wait_socket(PGconn *c, short events, long long deadline)
 {
 	struct pollfd pfd;
 	long long left;
 	int rc;
 
-	pfd.fd = PQsocket(conn);
+	pfd.fd = PQsocket(c);
 	pfd.events = events;
 	for(;;) {
 		left = deadline - now_ms();
@@ -85,40 +88,42 @@ static int wait_socket(short events, long long deadline)
 	}
 }
 
-static int connect_by(long long deadline)
+/* Starts a connection and drives it until it is made, fails, or the deadline passes; the
+ * caller checks PQstatus (a failed connection is returned too, for its error message). */
+static PGconn *connect_by(long long deadline)
 {
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	PGconn *c = PQconnectStart(db_conninfo);
 
-	conn = PQconnectStart(db_conninfo);
-	if(conn == NULL || PQstatus(conn) == CONNECTION_BAD)
-		return -1;
-	while(st != PGRES_POLLING_OK) {
-		if(st == PGRES_POLLING_FAILED)
-			return -1;
-		if(wait_socket(st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline) < 0)
-			return -1;
-		st = PQconnectPoll(conn);
+	if(c == NULL)
+		return NULL;
+	while(PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		if(wait_socket(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline) < 0)
+			break;
+		st = PQconnectPoll(c);
 	}
-	return PQsetnonblocking(conn, 1);
+	if(st == PGRES_POLLING_OK)
+		PQsetnonblocking(c, 1);
+	return c;
 }
 
 /* Sends what libpq buffered, then collects the one result of the command sent. */
-static PGresult *result_by(long long deadline)
+static PGresult *result_by(PGconn *c, long long deadline)
 {
 	PGresult *res, *extra;
 	int f;
 
-	while((f = PQflush(conn)) == 1)
-		if(wait_socket(POLLIN | POLLOUT, deadline) < 0 || PQconsumeInput(conn) == 0)
+	while((f = PQflush(c)) == 1)
+		if(wait_socket(c, POLLIN | POLLOUT, deadline) < 0 || PQconsumeInput(c) == 0)
 			return NULL;
 	if(f < 0)
 		return NULL;
-	while(PQisBusy(conn)) {
-		if(wait_socket(POLLIN, deadline) < 0 || PQconsumeInput(conn) == 0)
+	while(PQisBusy(c)) {
+		if(wait_socket(c, POLLIN, deadline) < 0 || PQconsumeInput(c) == 0)
 			return NULL;
 	}
-	res = PQgetResult(conn);
-	while((extra = PQgetResult(conn)) != NULL)
+	res = PQgetResult(c);
+	while((extra = PQgetResult(c)) != NULL)
 		PQclear(extra);
 	return res;
 }
@@ -128,20 +133,33 @@ static int prepare_by(long long deadline)
 	PGresult *res;
 	int ok;
 
+	char sql[1024], *p = sql;
+	int i;
+
 	/* $4: the proxy's own deadline, so the router reserves nobody for a call that has
-	 * already gone to the fallback when its answer comes too late. */
-	if(!PQsendPrepare(conn, STMT_ROUTE,
-			   "SELECT action, target, sip_status, reason, tenant_id, call_seq"
-			   " FROM ccroute.route_call($1, $2, $3, '{}'::jsonb, $4::timestamptz)",
-			   4, NULL))
+	 * already gone to the fallback when its answer comes too late. $5...: the facts' values,
+	 * made a JSON object by PostgreSQL (their names were checked at start-up; absent ones,
+	 * NULL, are left out). */
+	p += sprintf(p, "SELECT action, target, sip_status, reason, tenant_id, call_seq"
+					" FROM ccroute.route_call($1, $2, $3, ");
+	if(ccr_fact_count() == 0)
+		p += sprintf(p, "'{}'::jsonb");
+	else {
+		p += sprintf(p, "pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(");
+		for(i = 0; i < ccr_fact_count(); i++)
+			p += sprintf(p, "%s'%s', $%d::text", i ? ", " : "", ccr_fact_name(i), 5 + i);
+		p += sprintf(p, "))");
+	}
+	sprintf(p, ", $4::timestamptz)");
+	if(!PQsendPrepare(conn, STMT_ROUTE, sql, 4 + ccr_fact_count(), NULL))
 		return -1;
-	res = result_by(deadline);
+	res = result_by(conn, deadline);
 	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
 	if(!ok || !PQsendPrepare(conn, STMT_EVENT,
 					  "SELECT ccroute.call_event($1::bigint, $2::bigint, $3)", 3, NULL))
 		return -1;
-	res = result_by(deadline);
+	res = result_by(conn, deadline);
 	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
 	return ok ? 0 : -1;
@@ -152,9 +170,18 @@ static int ensure_connection(long long deadline)
 	if(conn && PQstatus(conn) == CONNECTION_OK)
 		return 0;
 	ccr_db_close();
-	if(now_ms() < next_retry_ms)
+	if(breaker_generation != ccr_breaker_generation()) {
+		/* The breaker closed since: the database is back, no need to wait. */
+		breaker_generation = ccr_breaker_generation();
+		next_retry_ms = 0;
+		backoff_ms = BACKOFF_MIN_MS;
+	}
+	if(now_ms() < next_retry_ms || !ccr_breaker_allows())
 		return -1;
-	if(connect_by(deadline) < 0) {
+	conn = connect_by(deadline);
+	if(conn)
+		ccr_breaker_connected(1);
+	if(conn == NULL || PQstatus(conn) != CONNECTION_OK) {
 		give_up("connect");
 		return -1;
 	}
@@ -169,7 +196,24 @@ static int ensure_connection(long long deadline)
 
 void ccr_db_child_init(void)
 {
+	breaker_generation = ccr_breaker_generation();
 	ensure_connection(now_ms() + db_timeout_ms);
+}
+
+int ccr_db_probe(void)
+{
+	long long deadline = now_ms() + db_timeout_ms;
+	PGconn *c = connect_by(deadline);
+	PGresult *res = NULL;
+	int ok = 0;
+
+	if(c && PQstatus(c) == CONNECTION_OK && PQsendQuery(c, "SELECT 1"))
+		res = result_by(c, deadline);
+	ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+	PQclear(res);
+	if(c)
+		PQfinish(c);
+	return ok ? 0 : -1;
 }
 
 static void copy_field(char *dst, size_t size, const PGresult *res, int col)
@@ -197,21 +241,29 @@ static void deadline_text(char *buf, size_t size)
 }
 
 int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
-		ccr_decision_t *out)
+		const char *const *facts, ccr_decision_t *out)
 {
 	long long deadline = now_ms() + db_timeout_ms;
 	char deadline_at[64];
-	const char *params[4] = {call_id, caller, dialed, deadline_at};
+	const char *params[4 + CCR_MAX_FACTS] = {call_id, caller, dialed, deadline_at};
 	PGresult *res;
+	int i;
+
+	for(i = 0; i < ccr_fact_count(); i++)
+		params[4 + i] = facts[i];
 
 	deadline_text(deadline_at, sizeof(deadline_at));
+	if(!ccr_breaker_allows()) {
+		counter_inc(ccr_cnt.breaker_skipped);
+		return -1;
+	}
 	if(ensure_connection(deadline) < 0)
 		return -1;
-	if(!PQsendQueryPrepared(conn, STMT_ROUTE, 4, params, NULL, NULL, 0)) {
+	if(!PQsendQueryPrepared(conn, STMT_ROUTE, 4 + ccr_fact_count(), params, NULL, NULL, 0)) {
 		give_up("send");
 		return -1;
 	}
-	res = result_by(deadline);
+	res = result_by(conn, deadline);
 	if(res == NULL) {
 		/* The connection is mid-query: only a new one is in a known state. */
 		give_up("route_call (deadline passed)");
@@ -231,6 +283,7 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	copy_field(out->tenant, sizeof(out->tenant), res, 4);
 	copy_field(out->call, sizeof(out->call), res, 5);
 	PQclear(res);
+	ccr_breaker_success();
 	return 0;
 }
 
@@ -241,13 +294,17 @@ int ccr_db_event(const char *tenant, const char *call, const char *event)
 	PGresult *res;
 	int ok;
 
+	if(!ccr_breaker_allows()) {
+		counter_inc(ccr_cnt.breaker_skipped);
+		return -1;
+	}
 	if(ensure_connection(deadline) < 0)
 		return -1;
 	if(!PQsendQueryPrepared(conn, STMT_EVENT, 3, params, NULL, NULL, 0)) {
 		give_up("send");
 		return -1;
 	}
-	res = result_by(deadline);
+	res = result_by(conn, deadline);
 	if(res == NULL) {
 		give_up("call_event (deadline passed)");
 		return -1;

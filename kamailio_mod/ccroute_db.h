@@ -24,14 +24,17 @@ void ccr_db_configure(const char *conninfo, int timeout_ms);
 /* Opens this worker's connection if it can within the deadline; a failure is not fatal. */
 void ccr_db_child_init(void);
 
-/* Asks route_call() for a decision. 0 on success, -1 when the database could not answer in
+/* Asks route_call() for a decision; facts holds ccr_fact_count() values (NULL: absent). 0 on success, -1 when the database could not answer in
  * time (down, slow, or erroring): the caller then uses its fallback. */
 int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
-		ccr_decision_t *out);
+		const char *const *facts, ccr_decision_t *out);
 
 /* Reports a call event (ringing, answered, no_answer, busy, rejected, ended, abandoned) for
  * the call route_call named. 0 on success, -1 when the database could not take it in time. */
 int ccr_db_event(const char *tenant, const char *call, const char *event);
+
+/* One bounded attempt, on a connection of its own, to reach the database: 0 if it answered. */
+int ccr_db_probe(void);
 
 void ccr_db_close(void);
 

@@ -9,15 +9,20 @@
 #include "core/mod_fix.h"
 #include "core/pvar.h"
 #include "core/sr_module.h"
+#include "core/timer_proc.h"
 
+#include "ccroute_breaker.h"
 #include "ccroute_db.h"
 #include "ccroute_route.h"
+#include "ccroute_rpc.h"
 
 MODULE_VERSION
 
 static char *db_url = "host=127.0.0.1 dbname=ccroute user=kamailio";
 static int timeout_ms = 100;
 static str fallback_uri = STR_NULL;
+static int breaker_failures = 5;
+static int probe_interval_ms = 200;
 
 static int mod_init(void);
 static int child_init(int rank);
@@ -25,6 +30,7 @@ static void mod_destroy(void);
 static int w_ccroute_route(struct sip_msg *msg, char *p1, char *p2);
 static int w_ccroute_event(struct sip_msg *msg, char *tenant, char *call, char *event);
 static int pv_parse_ccroute(pv_spec_t *sp, str *in);
+static int add_fact_header(modparam_t type, void *val);
 static int pv_get_ccroute(struct sip_msg *msg, pv_param_t *param, pv_value_t *res);
 
 static cmd_export_t cmds[] = {
@@ -38,6 +44,9 @@ static param_export_t params[] = {
 	{"db_url", PARAM_STRING, &db_url},
 	{"timeout_ms", PARAM_INT, &timeout_ms},
 	{"fallback_uri", PARAM_STR, &fallback_uri},
+	{"breaker_failures", PARAM_INT, &breaker_failures},
+	{"probe_interval_ms", PARAM_INT, &probe_interval_ms},
+	{"fact_header", PARAM_STRING | PARAM_USE_FUNC, (void *)add_fact_header},
 	{0, 0, 0}
 };
 
@@ -59,13 +68,29 @@ struct module_exports exports = {
 	mod_destroy		 /* shutdown */
 };
 
+static int add_fact_header(modparam_t type, void *val)
+{
+	return ccr_fact_add((const char *)val);
+}
+
 static int mod_init(void)
 {
 	if(timeout_ms < 1 || timeout_ms > 10000) {
 		LM_ERR("timeout_ms must be between 1 and 10000, not %d\n", timeout_ms);
 		return -1;
 	}
+	if(breaker_failures < 0 || probe_interval_ms < 10 || probe_interval_ms > 60000) {
+		LM_ERR("breaker_failures must be 0 (no breaker) or more, probe_interval_ms between 10"
+			   " and 60000\n");
+		return -1;
+	}
 	ccr_db_configure(db_url, timeout_ms);
+	if(ccr_breaker_init(breaker_failures) < 0 || ccr_rpc_init() < 0)
+		return -1;
+	/* The probe runs in a process of its own: a worker never spends a call on it. (The core
+	 * counts basic timer processes alike, whichever their unit.) */
+	if(breaker_failures > 0 && register_basic_timers(1) < 0)
+		return -1;
 	return 0;
 }
 
@@ -74,6 +99,13 @@ static int child_init(int rank)
 	/* Only SIP workers talk to the database; a connection opened in the main or init process
 	 * would be inherited, and shared, by every child. A failure to connect is not fatal:
 	 * calls then go to the fallback until the database answers. */
+	if(rank == PROC_MAIN && breaker_failures > 0
+			&& fork_basic_utimer(PROC_TIMER, "ccroute breaker probe", 1, ccr_breaker_probe, NULL,
+					   probe_interval_ms)
+					   < 0) {
+		LM_ERR("cannot start the breaker's probe process\n");
+		return -1;
+	}
 	if(rank == PROC_INIT || rank == PROC_MAIN || rank == PROC_TCP_MAIN || rank < 0)
 		return 0;
 	ccr_db_child_init();
@@ -83,11 +115,28 @@ static int child_init(int rank)
 static void mod_destroy(void)
 {
 	ccr_db_close();
+	ccr_breaker_destroy();
 }
 
 static int ki_ccroute_route(struct sip_msg *msg)
 {
-	return ccr_route(msg, &fallback_uri);
+	int rc = ccr_route(msg, &fallback_uri);
+
+	switch(rc) {
+		case CCR_RC_ROUTED:
+			counter_inc(ccr_cnt.routed);
+			break;
+		case CCR_RC_FALLBACK:
+			counter_inc(ccr_cnt.fallback);
+			break;
+		case CCR_RC_REJECT:
+			counter_inc(ccr_cnt.rejected);
+			break;
+		default:
+			counter_inc(ccr_cnt.unavailable);
+			break;
+	}
+	return rc;
 }
 
 static int w_ccroute_route(struct sip_msg *msg, char *p1, char *p2)
@@ -107,7 +156,12 @@ static int ki_ccroute_event(struct sip_msg *msg, str *tenant, str *call, str *ev
 		LM_WARN("no call to report '%.*s' for\n", event->len, event->s);
 		return -1;
 	}
-	return ccr_db_event(t, c, e) == 0 ? 1 : -1;
+	if(ccr_db_event(t, c, e) < 0) {
+		counter_inc(ccr_cnt.events_failed);
+		return -1;
+	}
+	counter_inc(ccr_cnt.events);
+	return 1;
 }
 
 static int w_ccroute_event(struct sip_msg *msg, char *tenant, char *call, char *event)

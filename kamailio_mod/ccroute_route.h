@@ -20,6 +20,13 @@ extern ccr_decision_t ccr_last;
 
 int ccr_route(struct sip_msg *msg, str *fallback_uri);
 
+/* Call facts: values of request headers passed to the router as a JSON object, configured with
+ * modparam("ccroute", "fact_header", "name=Header-Name"); at most CCR_MAX_FACTS. */
+#define CCR_MAX_FACTS 8
+int ccr_fact_add(const char *spec);
+int ccr_fact_count(void);
+const char *ccr_fact_name(int i);
+
 /* A value from SIP or the script as a C string for libpq: -1 if empty, too long, or holding NUL. */
 int ccr_to_cstr(char *dst, size_t size, const str *src);
 

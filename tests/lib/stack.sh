@@ -111,6 +111,7 @@ stack_kamailio_start() {
 		-A "LISTEN=udp:127.0.0.1:$KAM_PORT" \
 		-A "CCROUTE_MODULE=\"$STACK_ROOT/kamailio_mod/ccroute.so\"" \
 		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"" \
+		-A "CTL_SOCKET=\"unix:$STACK_DIR/kamailio/ctl.sock\"" \
 		"$@" >>"$STACK_DIR/kamailio/kamailio.log" 2>&1 &
 	STACK_KAM_PID=$!
 	stack_track "$STACK_KAM_PID"
@@ -124,6 +125,9 @@ stack_kamailio_start() {
 	tail -n 30 "$STACK_DIR/kamailio/kamailio.log" >&2
 	return 1
 }
+
+# stack_kamcmd COMMAND [ARGS...]: an RPC command to the running Kamailio.
+stack_kamcmd() { kamcmd -s "unix:$STACK_DIR/kamailio/ctl.sock" "$@"; }
 
 stack_kamailio_stop() {
 	[ -n "${STACK_KAM_PID:-}" ] || return 0

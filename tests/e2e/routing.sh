@@ -26,7 +26,8 @@ SELECT ccroute.set_agent_state('104', 'ready');
 SQL
 psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba -c "SELECT ccroute.add_did('acme', '+81312345670', 'support')"
 
-stack_kamailio_start || { tap_not_ok "kamailio loads the module and starts"; exit 1; }
+# Dialogs time out after 5 s here (4 hours in the shipped configuration), for the lost-BYE test.
+stack_kamailio_start -A "DIALOG_TIMEOUT=5" || { tap_not_ok "kamailio loads the module and starts"; exit 1; }
 tap_ok "kamailio loads the module and starts"
 
 # --- Calls to two numbers reach the agents the database names, and every one is recorded.
@@ -85,6 +86,21 @@ check_eq "Dan is ready again with the call counted; Erin is ready with one refus
 	"$(psql -XAtc "SELECT string_agg(st.name || '|' || st.state || '|' || s.calls_today || '|' || s.no_answer_streak, ' ' ORDER BY st.name)
 		FROM ccroute.agent_status st JOIN ccroute.agent_state s USING (tenant_id, agent_id)")"
 check_eq "no call is left in progress after the calls ended" 0 "$(psql -XAtc "SELECT count(*) FROM ccroute.live_call")"
+
+# --- A call whose BYE is lost: the caller is answered by Dan and then never hangs up. The dialog
+# times out, the proxy sends BYE both ways and reports the end: Dan is free again.
+printf 'SEQUENTIAL\n+81312345670;+819011110009;\n' >"$STACK_DIR/nobye.csv"
+(cd "$STACK_DIR" && sipp -sf "$STACK_ROOT/tests/sipp/caller_nobye.xml" -inf "$STACK_DIR/nobye.csv" \
+	-i 127.0.0.1 -p "$(stack_free_port)" -m 1 -nostdin -timeout 30 -timeout_error -trace_err \
+	-error_file nobye.errors "127.0.0.1:$KAM_PORT" >"$STACK_DIR/nobye.out" 2>&1)
+check_eq "the caller that never hung up got the proxy's BYE" 0 $?
+sleep 0.3
+check_eq "the call is in history as answered, ended by the 5 s dialog timeout" "answered|Dan|t" \
+	"$(psql -XAtc "SELECT h.outcome, a.name, h.ended_at - h.answered_at BETWEEN interval '4 s' AND interval '9 s'
+		FROM ccroute.call_history h JOIN ccroute.agent a USING (tenant_id, agent_id) WHERE h.caller = '+819011110009'")"
+check_eq "Dan is ready again, with both calls counted" "ready|2" \
+	"$(psql -XAtc "SELECT st.state || '|' || s.calls_today FROM ccroute.agent_status st
+		JOIN ccroute.agent_state s USING (tenant_id, agent_id) WHERE st.name = 'Dan'")"
 
 # --- A destination that refuses a call: the caller hears its 486, the call ends in history.
 psql -X -q -o /dev/null -U dba -c "SELECT ccroute.add_did('acme', '+81312345671', NULL, 'sip:busy@127.0.0.1:$erin')"
@@ -150,7 +166,8 @@ done
 resumed_ms=$((($(date +%s%N) - started) / 1000000))
 check_eq "every worker routes calls again" 0 "$all_routed"
 check_le "routing resumed within 5 s of the restart (measured ${resumed_ms} ms)" 5000 "$resumed_ms"
-check_eq "all four workers hold a connection again" 4 \
+# Four SIP workers, and the dialog timer process, which reported the timed-out call's end.
+check_eq "all four workers (and the dialog timer) hold a connection again" 5 \
 	"$(stack_kamcmd ccroute.status | sed -n 's/.*connected_workers: //p')"
 
 # --- With a fallback destination, calls go to the other PBX while the database is down.

@@ -285,6 +285,20 @@ SELECT action, sip_status, reason, agent_id FROM ccroute.route_call('d1', 'x', '
 SELECT count(*) AS reserved FROM ccroute.agent_state WHERE state = 'reserved';
 SELECT outcome FROM ccroute.call_history WHERE call_id = 'd1';
 
+-- A reservation whose commit comes after the deadline (less ccroute.commit_margin_ms) is undone
+-- whole: the proxy has already sent the call elsewhere. In time, it commits.
+BEGIN;
+SELECT action FROM ccroute.route_call('late-1', 'x', '+81300000001', '{}', clock_timestamp() + interval '300 ms');
+SELECT pg_sleep(0.4);
+COMMIT;
+SELECT count(*) AS late_recorded FROM ccroute.call_log WHERE call_id = 'late-1';
+SELECT count(*) AS reserved FROM ccroute.agent_state WHERE state = 'reserved';
+BEGIN;
+SELECT action FROM ccroute.route_call('late-2', 'x', '+81300000001', '{}', clock_timestamp() + interval '10 s');
+COMMIT;
+SELECT state FROM ccroute.live_call WHERE call_id = 'late-2';
+SELECT pg_temp.event('late-2', 'abandoned');
+
 -- Call facts are kept with the call, within a size limit.
 SELECT action FROM ccroute.route_call('f1', 'x', '+81300000001', '{"ivr": "2"}');
 SELECT action, sip_status, reason FROM ccroute.route_call('f2', 'x', '+81300000001', jsonb_build_object('blob', repeat('x', 5000)));

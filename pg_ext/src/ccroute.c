@@ -6,6 +6,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "commit_deadline.h"
 #include "route_call.h"
 #include "tenant_context.h"
 
@@ -18,5 +19,6 @@ _PG_init(void)
 {
 	ccroute_define_tenant_context();
 	ccroute_define_router_settings();
+	ccroute_define_commit_deadline();
 	MarkGUCPrefixReserved("ccroute");
 }

@@ -37,6 +37,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "commit_deadline.h"
 #include "config_cache.h"
 #include "input_check.h"
 #include "route_call.h"
@@ -978,6 +979,8 @@ route_call(FunctionCallInfo fcinfo, bool cache_is_told)
 		if (call.has_deadline)
 			call.deadline = PG_GETARG_TIMESTAMPTZ(4);
 		d = decide(&call);
+		if (call.has_deadline && d.agent_id != 0 && !d.recorded)
+			ccroute_arm_commit_deadline(call.deadline);
 		/* 6. The record (a repeated INVITE's decision is already recorded). */
 		if (call.tenant_id != 0 && !d.recorded)
 			record(&call, &d);

@@ -221,6 +221,8 @@ static void copy_field(char *dst, size_t size, const PGresult *res, int col)
 	snprintf(dst, size, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
 }
 
+static void send_pending(long long deadline);
+
 /* The wall-clock time timeout_ms from now, as PostgreSQL reads a timestamptz. */
 static void deadline_text(char *buf, size_t size)
 {
@@ -284,22 +286,17 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	copy_field(out->call, sizeof(out->call), res, 5);
 	PQclear(res);
 	ccr_breaker_success();
+	send_pending(deadline);
 	return 0;
 }
 
-int ccr_db_event(const char *tenant, const char *call, const char *event)
+/* Sends one event; 0 taken, -1 database unavailable, -2 refused by the database. */
+static int send_event(const char *tenant, const char *call, const char *event, long long deadline)
 {
-	long long deadline = now_ms() + db_timeout_ms;
 	const char *params[3] = {tenant, call, event};
 	PGresult *res;
 	int ok;
 
-	if(!ccr_breaker_allows()) {
-		counter_inc(ccr_cnt.breaker_skipped);
-		return -1;
-	}
-	if(ensure_connection(deadline) < 0)
-		return -1;
 	if(!PQsendQueryPrepared(conn, STMT_EVENT, 3, params, NULL, NULL, 0)) {
 		give_up("send");
 		return -1;
@@ -313,5 +310,82 @@ int ccr_db_event(const char *tenant, const char *call, const char *event)
 	if(!ok)
 		LM_ERR("call_event failed: %s\n", PQresultErrorMessage(res));
 	PQclear(res);
-	return ok ? 0 : -1;
+	if(!ok && PQstatus(conn) != CONNECTION_OK) {
+		give_up("call_event");
+		return -1;
+	}
+	return ok ? 0 : -2;
+}
+
+/*
+ * Events the database could not take (it was down, frozen, or the breaker open) wait here, in
+ * this process, and are sent after its next successful request: an end that was lost would
+ * leave its agent on the call for good. Ringing is not kept (an answer or an end follows).
+ */
+#define PENDING_MAX 256
+
+typedef struct pending_event
+{
+	char tenant[24];
+	char call[24];
+	char event[16];
+} pending_event_t;
+
+static pending_event_t pending[PENDING_MAX];
+static int pending_first, pending_count;
+
+static void keep_event(const char *tenant, const char *call, const char *event)
+{
+	pending_event_t *p;
+
+	if(strcmp(event, "ringing") == 0)
+		return;
+	if(pending_count == PENDING_MAX) {
+		LM_ERR("too many call events waiting for the database: the oldest is dropped\n");
+		counter_inc(ccr_cnt.events_dropped);
+		pending_first = (pending_first + 1) % PENDING_MAX;
+		pending_count--;
+	}
+	p = &pending[(pending_first + pending_count) % PENDING_MAX];
+	snprintf(p->tenant, sizeof(p->tenant), "%s", tenant);
+	snprintf(p->call, sizeof(p->call), "%s", call);
+	snprintf(p->event, sizeof(p->event), "%s", event);
+	pending_count++;
+}
+
+/* Sends what waits, oldest first, within the deadline of the request that just succeeded. */
+static void send_pending(long long deadline)
+{
+	while(pending_count > 0 && now_ms() < deadline) {
+		pending_event_t *p = &pending[pending_first];
+
+		if(send_event(p->tenant, p->call, p->event, deadline) == -1)
+			return;
+		counter_inc(ccr_cnt.events_late);
+		pending_first = (pending_first + 1) % PENDING_MAX;
+		pending_count--;
+	}
+}
+
+int ccr_db_event(const char *tenant, const char *call, const char *event)
+{
+	long long deadline = now_ms() + db_timeout_ms;
+	int rc;
+
+	if(!ccr_breaker_allows()) {
+		counter_inc(ccr_cnt.breaker_skipped);
+		keep_event(tenant, call, event);
+		return -1;
+	}
+	if(ensure_connection(deadline) < 0) {
+		keep_event(tenant, call, event);
+		return -1;
+	}
+	rc = send_event(tenant, call, event, deadline);
+	if(rc == -1) {
+		keep_event(tenant, call, event);
+		return -1;
+	}
+	send_pending(deadline);
+	return rc == 0 ? 0 : -1;
 }

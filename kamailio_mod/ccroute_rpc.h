@@ -16,7 +16,9 @@ typedef struct ccr_counters
 	counter_handle_t db_failures;	  /* connections or queries that failed or ran late */
 	counter_handle_t breaker_skipped; /* calls not asked because the breaker was open */
 	counter_handle_t events;		  /* call events the database took */
-	counter_handle_t events_failed;	  /* call events it could not take */
+	counter_handle_t events_failed;	  /* call events it could not take at once */
+	counter_handle_t events_late;	  /* of those, events sent later, once it was back */
+	counter_handle_t events_dropped;  /* of those, events dropped: too many waiting */
 } ccr_counters_t;
 
 extern ccr_counters_t ccr_cnt;

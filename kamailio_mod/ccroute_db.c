@@ -27,6 +27,7 @@
 
 #define STMT_ROUTE "ccroute_route_call"
 #define STMT_EVENT "ccroute_call_event"
+#define STMT_CREDENTIALS "ccroute_sip_credentials"
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -158,6 +159,12 @@ static int prepare_by(long long deadline)
 	PQclear(res);
 	if(!ok || !PQsendPrepare(conn, STMT_EVENT,
 					  "SELECT ccroute.call_event($1::bigint, $2::bigint, $3)", 3, NULL))
+		return -1;
+	res = result_by(conn, deadline);
+	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if(!ok || !PQsendPrepare(conn, STMT_CREDENTIALS,
+					  "SELECT ccroute.sip_credentials($1, $2)", 2, NULL))
 		return -1;
 	res = result_by(conn, deadline);
 	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -388,4 +395,41 @@ int ccr_db_event(const char *tenant, const char *call, const char *event)
 	}
 	send_pending(deadline);
 	return rc == 0 ? 0 : -1;
+}
+
+int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t size)
+{
+	long long deadline = now_ms() + db_timeout_ms;
+	const char *params[2] = {domain, user};
+	PGresult *res;
+	int rc;
+
+	if(!ccr_breaker_allows()) {
+		counter_inc(ccr_cnt.breaker_skipped);
+		return -2;
+	}
+	if(ensure_connection(deadline) < 0)
+		return -2;
+	if(!PQsendQueryPrepared(conn, STMT_CREDENTIALS, 2, params, NULL, NULL, 0)) {
+		give_up("send");
+		return -2;
+	}
+	res = result_by(conn, deadline);
+	if(res == NULL) {
+		give_up("sip_credentials (deadline passed)");
+		return -2;
+	}
+	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		LM_ERR("sip_credentials failed: %s\n", PQresultErrorMessage(res));
+		PQclear(res);
+		if(PQstatus(conn) != CONNECTION_OK)
+			give_up("sip_credentials");
+		return -2;
+	}
+	rc = PQgetisnull(res, 0, 0) ? -1 : 0;
+	if(rc == 0)
+		snprintf(ha1, size, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	ccr_breaker_success();
+	return rc;
 }

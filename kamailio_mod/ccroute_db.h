@@ -33,6 +33,10 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
  * the call route_call named. 0 on success, -1 when the database could not take it in time. */
 int ccr_db_event(const char *tenant, const char *call, const char *event);
 
+/* The HA1 of the phone registering as `user` in SIP domain `domain` (the digest realm): 0 and
+ * ha1 set, -1 no such phone, -2 database unavailable. */
+int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t size);
+
 /* One bounded attempt, on a connection of its own, to reach the database: 0 if it answered. */
 int ccr_db_probe(void);
 

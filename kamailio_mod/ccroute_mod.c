@@ -29,6 +29,7 @@ static int child_init(int rank);
 static void mod_destroy(void);
 static int w_ccroute_route(struct sip_msg *msg, char *p1, char *p2);
 static int w_ccroute_event(struct sip_msg *msg, char *tenant, char *call, char *event);
+static int w_ccroute_credentials(struct sip_msg *msg, char *domain, char *user);
 static int pv_parse_ccroute(pv_spec_t *sp, str *in);
 static int add_fact_header(modparam_t type, void *val);
 static int pv_get_ccroute(struct sip_msg *msg, pv_param_t *param, pv_value_t *res);
@@ -37,6 +38,8 @@ static cmd_export_t cmds[] = {
 	{"ccroute_route", (cmd_function)w_ccroute_route, 0, 0, 0, REQUEST_ROUTE | FAILURE_ROUTE},
 	{"ccroute_event", (cmd_function)w_ccroute_event, 3, fixup_spve_all, fixup_free_spve_all,
 		ANY_ROUTE},
+	{"ccroute_credentials", (cmd_function)w_ccroute_credentials, 2, fixup_spve_all,
+		fixup_free_spve_all, REQUEST_ROUTE},
 	{0, 0, 0, 0, 0, 0}
 };
 
@@ -175,15 +178,51 @@ static int w_ccroute_event(struct sip_msg *msg, char *tenant, char *call, char *
 	return ki_ccroute_event(msg, &t, &c, &e);
 }
 
-/* $ccroute(action|target|status|reason|tenant|call): the decision for the current request. */
-enum { CCR_PV_ACTION, CCR_PV_TARGET, CCR_PV_STATUS, CCR_PV_REASON, CCR_PV_TENANT, CCR_PV_CALL };
+/* The HA1 ccroute_credentials() found, for pv_www_authenticate(); cleared by every call. */
+static char ccr_ha1[64];
+
+/* 1: the phone's HA1 is in $ccroute(ha1); -1: no such phone (unknown domain or extension, or
+ * no SIP password set); -2: database unavailable. */
+static int ki_ccroute_credentials(struct sip_msg *msg, str *domain, str *user)
+{
+	char d[256], u[64];
+	int rc;
+
+	ccr_ha1[0] = '\0';
+	if(ccr_to_cstr(d, sizeof(d), domain) < 0 || ccr_to_cstr(u, sizeof(u), user) < 0)
+		return -1;
+	rc = ccr_db_credentials(d, u, ccr_ha1, sizeof(ccr_ha1));
+	return rc == 0 ? 1 : rc;
+}
+
+static int w_ccroute_credentials(struct sip_msg *msg, char *domain, char *user)
+{
+	str d, u;
+
+	if(fixup_get_svalue(msg, (gparam_t *)domain, &d) < 0
+			|| fixup_get_svalue(msg, (gparam_t *)user, &u) < 0)
+		return -1;
+	return ki_ccroute_credentials(msg, &d, &u);
+}
+
+/* $ccroute(action|target|status|reason|tenant|call|ha1): the decision for the current request
+ * (and the credentials last read). */
+enum {
+	CCR_PV_ACTION,
+	CCR_PV_TARGET,
+	CCR_PV_STATUS,
+	CCR_PV_REASON,
+	CCR_PV_TENANT,
+	CCR_PV_CALL,
+	CCR_PV_HA1
+};
 
 static int pv_parse_ccroute(pv_spec_t *sp, str *in)
 {
-	static const char *names[] = {"action", "target", "status", "reason", "tenant", "call"};
+	static const char *names[] = {"action", "target", "status", "reason", "tenant", "call", "ha1"};
 	int i;
 
-	for(i = 0; i < 6; i++) {
+	for(i = 0; i < 7; i++) {
 		if(in->len == (int)strlen(names[i]) && strncmp(in->s, names[i], in->len) == 0) {
 			sp->pvp.pvn.type = PV_NAME_INTSTR;
 			sp->pvp.pvn.u.isname.type = 0;
@@ -191,7 +230,7 @@ static int pv_parse_ccroute(pv_spec_t *sp, str *in)
 			return 0;
 		}
 	}
-	LM_ERR("unknown $ccroute(%.*s): use action, target, status, reason, tenant or call\n",
+	LM_ERR("unknown $ccroute(%.*s): use action, target, status, reason, tenant, call or ha1\n",
 			in->len, in->s);
 	return -1;
 }
@@ -215,6 +254,9 @@ static int pv_get_ccroute(struct sip_msg *msg, pv_param_t *param, pv_value_t *re
 		case CCR_PV_CALL:
 			v = ccr_last.call;
 			break;
+		case CCR_PV_HA1:
+			v = ccr_ha1;
+			break;
 		default:
 			v = ccr_last.reason;
 			break;
@@ -224,7 +266,7 @@ static int pv_get_ccroute(struct sip_msg *msg, pv_param_t *param, pv_value_t *re
 	return pv_get_strzval(msg, param, res, (char *)v);
 }
 
-/* KEMI: KSR.ccroute.route() and KSR.ccroute.event() for Lua, Python and other scripts. */
+/* KEMI: KSR.ccroute.route(), .event() and .credentials() for Lua, Python and other scripts. */
 /* clang-format off */
 static sr_kemi_t sr_kemi_ccroute_exports[] = {
 	{ str_init("ccroute"), str_init("route"),
@@ -235,6 +277,11 @@ static sr_kemi_t sr_kemi_ccroute_exports[] = {
 	{ str_init("ccroute"), str_init("event"),
 		SR_KEMIP_INT, ki_ccroute_event,
 		{ SR_KEMIP_STR, SR_KEMIP_STR, SR_KEMIP_STR,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("ccroute"), str_init("credentials"),
+		SR_KEMIP_INT, ki_ccroute_credentials,
+		{ SR_KEMIP_STR, SR_KEMIP_STR, SR_KEMIP_NONE,
 			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
 	},
 	{ {0, 0}, {0, 0}, 0, NULL, { 0, 0, 0, 0, 0, 0 } }

@@ -189,3 +189,35 @@ BEGIN
     RETURN 'failed';
 END
 $$;
+
+------------------------------------------------------------------------------------------------
+-- Agents' phones register with the proxy in their tenant's SIP domain (the digest realm),
+-- under their extension, with the extension's own secret. The proxy reads that secret's HA1
+-- through this function and nothing else; two tenants may both have extension 100.
+
+CREATE FUNCTION ccroute.sip_credentials(p_domain text, p_extension text) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    id bigint;
+    ha1 text;
+BEGIN
+    IF p_domain IS NULL OR p_extension IS NULL OR length(p_domain) > 253 OR length(p_extension) > 32 THEN
+        RETURN NULL;
+    END IF;
+    SELECT d.tenant_id INTO id FROM ccroute.sip_domain d
+      JOIN ccroute.tenant t ON t.tenant_id = d.tenant_id AND t.status = 'active'
+     WHERE d.domain = lower(p_domain);
+    IF id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('ccroute.tenant_context', id::text, true);
+    SELECT a.sip_ha1 INTO ha1 FROM ccroute.agent a WHERE a.tenant_id = id AND a.extension = p_extension;
+    RETURN ha1;
+END
+$$;
+REVOKE ALL ON FUNCTION ccroute.sip_credentials(text, text) FROM PUBLIC;
+ALTER FUNCTION ccroute.sip_credentials(text, text) OWNER TO ccroute_owner;
+GRANT EXECUTE ON FUNCTION ccroute.sip_credentials(text, text) TO ccroute_kamailio;

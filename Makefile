@@ -28,6 +28,7 @@ test: install
 # Speed against the stock way, side by side; writes tests/bench/results/ (not run by CI).
 bench: install
 	@tests/bench/route_call.sh
+	@tests/bench/sip_load.sh
 
 clean:
 	@$(MAKE) -s -C pg_ext clean

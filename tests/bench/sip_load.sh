@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# make bench, SIP part: sipp places calls at rising rates through three proxies in one run, on
+# one machine, against one PostgreSQL cluster with durable commits:
+#   - the proxy alone (no database: every call to the same phone), the harness's ceiling;
+#   - the stock way: Kamailio sqlops calling plain PL/pgSQL (pick, reserve and record on
+#     INVITE; free the agent on BYE);
+#   - ccroute: the shipped kamailio.cfg and module (route_call on INVITE; ringing, answered
+#     and ended reported back).
+# For each, the highest rate at which every call completed with no retransmission, and the
+# commits and WAL bytes per call at a common rate. Writes tests/bench/results/sip_load-<date>.md.
+set -u
+cd "$(dirname "$0")/../.."
+source tests/lib/stack.sh
+
+TENANTS=${TENANTS:-100}
+AGENTS=${AGENTS:-50}
+STEP_SECONDS=${STEP_SECONDS:-10}
+RATES=${RATES:-"250 500 750 1000 1250 1500 2000 2500"}
+COMMON_RATE=${COMMON_RATE:-250}
+CHILDREN=${CHILDREN:-8}
+
+stack_init
+trap stack_stop EXIT
+stack_pg_start >/dev/null || { echo "postgresql did not start"; exit 1; }
+cat >>"$STACK_DIR/pg/data/postgresql.conf" <<EOF
+shared_buffers = 512MB
+max_wal_size = 4GB
+max_connections = 200
+EOF
+stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -l "$STACK_DIR/pg/server.log" -w restart >/dev/null
+q() { psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
+phones=$(stack_agent_start phones agent_answer.xml) || exit 1
+
+echo "Loading $TENANTS tenants of $AGENTS agents..."
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<SQL
+SET ROLE dba;
+SELECT ccroute.create_tenant('t' || i) FROM generate_series(1, $TENANTS) i;
+RESET ROLE;
+INSERT INTO ccroute.skill (tenant_id, name) SELECT tenant_id, 'main' FROM ccroute.tenant;
+INSERT INTO ccroute.agent (tenant_id, name, extension, contact_uri, wrapup_seconds)
+SELECT t.tenant_id, 'Agent ' || a, (1000 + a)::text, 'sip:a' || t.tenant_id || '-' || a || '@127.0.0.1:$phones', 0
+  FROM ccroute.tenant t, generate_series(1, $AGENTS) a;
+INSERT INTO ccroute.agent_skill (tenant_id, agent_id, skill_id)
+SELECT a.tenant_id, a.agent_id, s.skill_id FROM ccroute.agent a JOIN ccroute.skill s USING (tenant_id);
+INSERT INTO ccroute.agent_state (tenant_id, agent_id, state, idle_since)
+SELECT tenant_id, agent_id, 'ready', now() - random() * interval '1 hour' FROM ccroute.agent;
+SET ROLE dba;
+SELECT ccroute.add_did('t' || i, '+8131' || lpad(i::text, 7, '0'), 'main') FROM generate_series(1, $TENANTS) i;
+RESET ROLE;
+\i tests/bench/stock.sql
+ANALYZE;
+SQL
+{
+	echo RANDOM
+	for i in $(seq 1 "$TENANTS"); do printf '+8131%07d;+819000000000;\n' "$i"; done
+} >"$STACK_DIR/numbers.csv"
+
+# start_proxy NAME: Kamailio with one of the three configurations.
+start_proxy() {
+	case $1 in
+	nodb) cfg=tests/bench/kamailio_baseline.cfg; extra=(-A "AGENT_URI=\"sip:a@127.0.0.1:$phones\"") ;;
+	stock) cfg=tests/bench/kamailio_baseline.cfg
+		extra=(-A STOCK -A "STOCK_DB=\"ca=>postgres://kamailio@127.0.0.1:$PGPORT/ccroute\"") ;;
+	ccroute) cfg=kamailio_mod/kamailio.cfg; extra=(-A "CCROUTE_MODULE=\"$STACK_ROOT/kamailio_mod/ccroute.so\""
+		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"") ;;
+	esac
+	KAM_PORT=$(stack_free_port)
+	mkdir -p "$STACK_DIR/kamailio"
+	kamailio -f "$cfg" -DD -E -m 512 -Y "$STACK_DIR/kamailio" -P "$STACK_DIR/kamailio/kamailio.pid" \
+		-A "LISTEN=udp:127.0.0.1:$KAM_PORT" -A "CHILDREN=$CHILDREN" \
+		-A "CTL_SOCKET=\"unix:$STACK_DIR/kamailio/ctl.sock\"" "${extra[@]}" \
+		>>"$STACK_DIR/kamailio/$1.log" 2>&1 &
+	STACK_KAM_PID=$!
+	stack_track "$STACK_KAM_PID"
+	for _ in $(seq 1 100); do
+		ss -Huln "sport = :$KAM_PORT" | grep -q . && return 0
+		sleep 0.1
+	done
+	echo "kamailio ($1) did not start" >&2
+	tail -n 20 "$STACK_DIR/kamailio/$1.log" >&2
+	return 1
+}
+
+reset_agents() {
+	psql -X -q -o /dev/null <<-'SQL'
+		DELETE FROM ccroute.live_call;
+		UPDATE ccroute.agent_state SET state = 'ready', reserved_until = NULL, available_at = NULL
+		 WHERE state <> 'ready';
+		UPDATE stock.agent SET state = 'ready' WHERE state <> 'ready';
+		TRUNCATE stock.call;
+		VACUUM ANALYZE ccroute.agent_state, ccroute.live_call, stock.agent, stock.call;
+		CHECKPOINT;
+	SQL
+}
+
+# step RATE: STEP_SECONDS of calls at RATE; prints "calls failed retransmissions commits wal".
+step() {
+	local rate=$1 stats lsn0 c0 calls failed retrans
+	lsn0=$(q "SELECT pg_current_wal_lsn()")
+	c0=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'ccroute'")
+	rm -f "$STACK_DIR"/step_stats.csv
+	(cd "$STACK_DIR" && sipp -sf "$STACK_ROOT/tests/sipp/caller_uac.xml" -inf "$STACK_DIR/numbers.csv" \
+		-i 127.0.0.1 -p "$(stack_free_port)" -r "$rate" -m $((rate * STEP_SECONDS)) -l 5000 \
+		-nostdin -timeout $((STEP_SECONDS + 30)) -timeout_error -trace_err -error_file step.errors \
+		-trace_stat -stf step_stats.csv -fd 1 "127.0.0.1:$KAM_PORT" >"$STACK_DIR/step.out" 2>&1)
+	sleep 1
+	# The summary sipp prints on exit, once every call has ended (the statistics file's last
+	# line can be written before the last calls end).
+	summary() { sed -n "s/^ *$1 *|[^|]*| *\([0-9]*\).*/\1/p" "$STACK_DIR/step.out" | tail -n 1; }
+	calls=$(summary 'Successful call')
+	failed=$(summary 'Failed call')
+	stats=$(tail -n 1 "$STACK_DIR/step_stats.csv")
+	retrans=$(echo "$stats" | cut -d';' -f"$(head -n 1 "$STACK_DIR/step_stats.csv" | tr ';' '\n' | grep -nx 'Retransmissions(C)' | cut -d: -f1)")
+	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')")"
+}
+
+# measure NAME: rising rates until a step fails or retransmits; prints a table row.
+measure() {
+	local name=$1 best=0 rate calls failed retrans commits wal per_commit=- per_wal=-
+	reset_agents
+	start_proxy "$name" || { echo "| $name | did not start | | | |"; return; }
+	# A first step warms the proxy's connections and the router's caches up.
+	step "$COMMON_RATE" >/dev/null
+	for rate in $RATES; do
+		read -r calls failed retrans commits wal < <(step "$rate")
+		echo "  $name at $rate calls/s: $calls completed, $failed failed, $retrans retransmissions" >&2
+		if [ "$rate" = "$COMMON_RATE" ] && [ "${calls:-0}" -gt 0 ]; then
+			per_commit=$(awk -v c="$commits" -v n="$calls" 'BEGIN {printf "%.2f", c / n}')
+			per_wal=$(awk -v w="$wal" -v n="$calls" 'BEGIN {printf "%.0f", w / n}')
+		fi
+		[ "${failed:-1}" = 0 ] && [ "${retrans:-1}" = 0 ] && [ "${calls:-0}" = $((rate * STEP_SECONDS)) ] || break
+		best=$rate
+		reset_agents
+	done
+	stack_kamailio_stop
+	echo "$best" >"$STACK_DIR/$name.best"
+	printf '| %s | %s | %s | %s |\n' "$name" "$best" "$per_commit" "$per_wal"
+}
+
+echo "Measuring: rates $RATES, ${STEP_SECONDS}s each..."
+rows=$(
+	measure nodb
+	measure stock
+	measure ccroute
+)
+best() { cat "$STACK_DIR/$1.best"; }
+ratio=$(awk -v a="$(best ccroute)" -v b="$(best stock)" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
+
+mkdir -p tests/bench/results
+report=tests/bench/results/sip_load-$(date -u +%Y-%m-%d).md
+cat >"$report" <<EOF
+# SIP load benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
+
+Command: \`make bench\` (tests/bench/sip_load.sh; TENANTS=$TENANTS, AGENTS=$AGENTS,
+STEP_SECONDS=$STEP_SECONDS, RATES="$RATES", CHILDREN=$CHILDREN).
+Machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -r); Kamailio $(kamailio -v | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p'),
+PostgreSQL $(q 'SHOW server_version'), sipp callers and phones on the same machine (UDP, loopback).
+Durability: synchronous_commit = $(q 'SHOW synchronous_commit'), fsync = $(q 'SHOW fsync'),
+full_page_writes = $(q 'SHOW full_page_writes').
+Data: $TENANTS tenants x $AGENTS agents, all ready; each call dials a random tenant's number, is
+answered at once (200, no 180: tests/sipp/agent_answer.xml), lasts 200 ms and is hung up by the
+caller.
+
+| proxy | highest rate with every call completed and no retransmission (calls/s) | commits per call at $COMMON_RATE calls/s | WAL bytes per call at $COMMON_RATE calls/s |
+| --- | --- | --- | --- |
+$rows
+
+Rates tried: $RATES (${STEP_SECONDS} s each, after a warm-up step); a rate counts only if every
+call of its step completed without a single retransmission. ccroute / stock: **$ratio**.
+
+- nodb: the proxy alone, no database (tests/bench/kamailio_baseline.cfg).
+- stock: the same proxy with sqlops calling stock.route() on INVITE and stock.release() on BYE
+  (tests/bench/stock.sql): two commits per call.
+- ccroute: the shipped kamailio_mod/kamailio.cfg: route_call on INVITE, then the call's
+  answer and end reported (call_event), with the tenant's limits, hours, strategy, row-level
+  security, explanation, agent state and history: three commits per call.
+EOF
+cat "$report"

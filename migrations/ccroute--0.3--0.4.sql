@@ -21,6 +21,8 @@ BEGIN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ccroute.%I '
             'FOR EACH STATEMENT EXECUTE FUNCTION ccroute.config_changed()', t);
+        -- Also when changes arrive by logical replication (session_replication_role = replica).
+        EXECUTE pg_catalog.format('ALTER TABLE ccroute.%I ENABLE ALWAYS TRIGGER config_changed', t);
     END LOOP;
 END
 $triggers$;

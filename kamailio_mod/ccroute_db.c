@@ -230,6 +230,39 @@ static void copy_field(char *dst, size_t size, const PGresult *res, int col)
 
 static void send_pending(long long deadline);
 
+/*
+ * Runs a prepared statement on this worker's connection within the deadline and returns its
+ * one-row result (the caller clears it). NULL when the database did not answer in time or the
+ * connection broke (the connection is then given up: mid-query, only a new one is in a known
+ * state), or when it answered with an error (logged; *refused set).
+ */
+static PGresult *run_prepared(const char *stmt, const char *what, int n, const char *const *params,
+		int columns, long long deadline, int *refused)
+{
+	PGresult *res;
+
+	*refused = 0;
+	if(!PQsendQueryPrepared(conn, stmt, n, params, NULL, NULL, 0)) {
+		give_up("send");
+		return NULL;
+	}
+	res = result_by(conn, deadline);
+	if(res == NULL) {
+		give_up(what);
+		return NULL;
+	}
+	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != columns) {
+		LM_ERR("%s failed: %s\n", what, PQresultErrorMessage(res));
+		PQclear(res);
+		if(PQstatus(conn) != CONNECTION_OK)
+			give_up(what);
+		else
+			*refused = 1;
+		return NULL;
+	}
+	return res;
+}
+
 /* The wall-clock time timeout_ms from now, as PostgreSQL reads a timestamptz. */
 static void deadline_text(char *buf, size_t size)
 {
@@ -256,7 +289,7 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	char deadline_at[64];
 	const char *params[4 + CCR_MAX_FACTS] = {call_id, caller, dialed, deadline_at};
 	PGresult *res;
-	int i;
+	int i, refused;
 
 	for(i = 0; i < ccr_fact_count(); i++)
 		params[4 + i] = facts[i];
@@ -268,23 +301,9 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	}
 	if(ensure_connection(deadline) < 0)
 		return -1;
-	if(!PQsendQueryPrepared(conn, STMT_ROUTE, 4 + ccr_fact_count(), params, NULL, NULL, 0)) {
-		give_up("send");
+	res = run_prepared(STMT_ROUTE, "route_call", 4 + ccr_fact_count(), params, 6, deadline, &refused);
+	if(res == NULL)
 		return -1;
-	}
-	res = result_by(conn, deadline);
-	if(res == NULL) {
-		/* The connection is mid-query: only a new one is in a known state. */
-		give_up("route_call (deadline passed)");
-		return -1;
-	}
-	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 6) {
-		LM_ERR("route_call failed: %s\n", PQresultErrorMessage(res));
-		PQclear(res);
-		if(PQstatus(conn) != CONNECTION_OK)
-			give_up("route_call");
-		return -1;
-	}
 	copy_field(out->action, sizeof(out->action), res, 0);
 	copy_field(out->target, sizeof(out->target), res, 1);
 	out->sip_status = PQgetisnull(res, 0, 2) ? 0 : atoi(PQgetvalue(res, 0, 2));
@@ -302,26 +321,13 @@ static int send_event(const char *tenant, const char *call, const char *event, l
 {
 	const char *params[3] = {tenant, call, event};
 	PGresult *res;
-	int ok;
+	int refused;
 
-	if(!PQsendQueryPrepared(conn, STMT_EVENT, 3, params, NULL, NULL, 0)) {
-		give_up("send");
-		return -1;
-	}
-	res = result_by(conn, deadline);
-	if(res == NULL) {
-		give_up("call_event (deadline passed)");
-		return -1;
-	}
-	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-	if(!ok)
-		LM_ERR("call_event failed: %s\n", PQresultErrorMessage(res));
+	res = run_prepared(STMT_EVENT, "call_event", 3, params, 1, deadline, &refused);
+	if(res == NULL)
+		return refused ? -2 : -1;
 	PQclear(res);
-	if(!ok && PQstatus(conn) != CONNECTION_OK) {
-		give_up("call_event");
-		return -1;
-	}
-	return ok ? 0 : -2;
+	return 0;
 }
 
 /*
@@ -402,7 +408,7 @@ int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t s
 	long long deadline = now_ms() + db_timeout_ms;
 	const char *params[2] = {domain, user};
 	PGresult *res;
-	int rc;
+	int rc, refused;
 
 	if(!ccr_breaker_allows()) {
 		counter_inc(ccr_cnt.breaker_skipped);
@@ -410,22 +416,9 @@ int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t s
 	}
 	if(ensure_connection(deadline) < 0)
 		return -2;
-	if(!PQsendQueryPrepared(conn, STMT_CREDENTIALS, 2, params, NULL, NULL, 0)) {
-		give_up("send");
+	res = run_prepared(STMT_CREDENTIALS, "sip_credentials", 2, params, 1, deadline, &refused);
+	if(res == NULL)
 		return -2;
-	}
-	res = result_by(conn, deadline);
-	if(res == NULL) {
-		give_up("sip_credentials (deadline passed)");
-		return -2;
-	}
-	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		LM_ERR("sip_credentials failed: %s\n", PQresultErrorMessage(res));
-		PQclear(res);
-		if(PQstatus(conn) != CONNECTION_OK)
-			give_up("sip_credentials");
-		return -2;
-	}
 	rc = PQgetisnull(res, 0, 0) ? -1 : 0;
 	if(rc == 0)
 		snprintf(ha1, size, "%s", PQgetvalue(res, 0, 0));

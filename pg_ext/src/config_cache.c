@@ -28,6 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "config_cache.h"
+#include "spi_util.h"
 #include "tenant_context.h"
 
 /* Beyond this many numbers (most of them unknown ones, from a flood), the cache starts over. */
@@ -187,43 +188,12 @@ query(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values)
 	int			rc;
 
 	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "ccroute: preparing the router's configuration query failed: %s",
-				 SPI_result_code_string(SPI_result));
-		*plan = p;
-	}
+		*plan = ccroute_prepare_kept(sql, nargs, types);
 	rc = SPI_execute_plan(*plan, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "ccroute: loading the router's configuration failed: %s",
 			 SPI_result_code_string(rc));
 	return (int) SPI_processed;
-}
-
-static Datum
-value(int row, int col, bool *isnull)
-{
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
-}
-
-static int64
-int8_value(int row, int col)
-{
-	bool		isnull;
-	Datum		d = value(row, col, &isnull);
-
-	return isnull ? 0 : DatumGetInt64(d);
-}
-
-static int
-int4_value(int row, int col)
-{
-	bool		isnull;
-	Datum		d = value(row, col, &isnull);
-
-	return isnull ? 0 : DatumGetInt32(d);
 }
 
 /* A text column copied into the cache; NULL stays NULL. */
@@ -265,10 +235,10 @@ load_tenant(CcTenant *t)
 	if (n != 1)
 		elog(ERROR, "ccroute: tenant " INT64_FORMAT " is in the directory but cannot be read",
 			 t->tenant_id);
-	t->active = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "active") == 0;
-	t->max_concurrent_calls = int4_value(0, 2);
-	t->ring_timeout = int4_value(0, 3);
-	t->max_attempts = int4_value(0, 4);
+	t->active = strcmp(col_text(0, 1), "active") == 0;
+	t->max_concurrent_calls = col_int4(0, 2);
+	t->ring_timeout = col_int4(0, 3);
+	t->max_attempts = col_int4(0, 4);
 	t->time_zone = cached_text(0, 5);
 
 	n = query(&domain_plan, "SELECT domain FROM ccroute.sip_domain WHERE tenant_id OPERATOR(pg_catalog.=) $1",
@@ -282,7 +252,7 @@ load_tenant(CcTenant *t)
 	{
 		bool		isnull;
 
-		t->holidays[i] = DatumGetDateADT(value(i, 1, &isnull));
+		t->holidays[i] = DatumGetDateADT(col(i, 1, &isnull));
 	}
 	qsort(t->holidays, n, sizeof(DateADT), compare_dates);
 
@@ -292,9 +262,9 @@ load_tenant(CcTenant *t)
 	t->skills = MemoryContextAlloc(config_ctx, sizeof(CcSkill) * (n + 1));
 	for (int i = 0; i < n; i++)
 	{
-		t->skills[i].skill_id = int8_value(i, 1);
+		t->skills[i].skill_id = col_int8(i, 1);
 		t->skills[i].strategy = cached_text(i, 2);
-		t->skills[i].overflow_skill_id = int8_value(i, 3);
+		t->skills[i].overflow_skill_id = col_int8(i, 3);
 		t->skills[i].overflow_destination = cached_text(i, 4);
 	}
 	qsort(t->skills, n, sizeof(CcSkill), compare_skills);
@@ -316,11 +286,11 @@ load_number(CcNumber *num, const text *dialed)
 	num->configured = n == 1;
 	if (!num->configured)
 		return;
-	num->skill_id = int8_value(0, 1);
+	num->skill_id = col_int8(0, 1);
 	num->destination = cached_text(0, 2);
-	num->min_proficiency = int4_value(0, 3);
+	num->min_proficiency = col_int4(0, 3);
 	num->closed_destination = cached_text(0, 4);
-	schedule_id = int8_value(0, 5);
+	schedule_id = col_int8(0, 5);
 	num->has_schedule = schedule_id != 0;
 
 	if (num->has_schedule)
@@ -336,9 +306,9 @@ load_number(CcNumber *num, const text *dialed)
 		{
 			bool		isnull;
 
-			num->slots[i].dow = (int16) int4_value(i, 1);
-			num->slots[i].opens = DatumGetTimeADT(value(i, 2, &isnull));
-			num->slots[i].closes = DatumGetTimeADT(value(i, 3, &isnull));
+			num->slots[i].dow = (int16) col_int4(i, 1);
+			num->slots[i].opens = DatumGetTimeADT(col(i, 2, &isnull));
+			num->slots[i].closes = DatumGetTimeADT(col(i, 3, &isnull));
 		}
 		v[1] = PointerGetDatum(dialed);
 		types[1] = TEXTOID;
@@ -351,8 +321,8 @@ load_number(CcNumber *num, const text *dialed)
 	num->requirements = MemoryContextAlloc(config_ctx, sizeof(CcRequirement) * (n + 1));
 	for (int i = 0; i < n; i++)
 	{
-		num->requirements[i].skill_id = int8_value(i, 1);
-		num->requirements[i].min_proficiency = int4_value(i, 2);
+		num->requirements[i].skill_id = col_int8(i, 1);
+		num->requirements[i].min_proficiency = col_int4(i, 2);
 	}
 }
 
@@ -384,7 +354,7 @@ cc_number(const text *dialed)
 
 	if (query(&directory_plan, "SELECT tenant_id FROM ccroute.did_directory WHERE did OPERATOR(pg_catalog.=) $1",
 			  1, types, v) == 1)
-		loaded.tenant_id = int8_value(0, 1);
+		loaded.tenant_id = col_int8(0, 1);
 	if (loaded.tenant_id)
 	{
 		ccroute_set_tenant_context(loaded.tenant_id);
@@ -450,9 +420,9 @@ cc_proficiency(int64 tenant_id, int64 agent_id, int64 skill_id)
 
 		for (int i = 0; i < n; i++)
 		{
-			rows[i].agent_id = int8_value(i, 1);
-			rows[i].skill_id = int8_value(i, 2);
-			rows[i].proficiency = int4_value(i, 3);
+			rows[i].agent_id = col_int8(i, 1);
+			rows[i].skill_id = col_int8(i, 2);
+			rows[i].proficiency = col_int4(i, 3);
 		}
 		qsort(rows, n, sizeof(AgentSkill), compare_agent_skills);
 		t = hash_search(agent_skills, &tenant_id, HASH_ENTER, &found);

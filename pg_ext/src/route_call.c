@@ -41,6 +41,7 @@
 #include "config_cache.h"
 #include "input_check.h"
 #include "route_call.h"
+#include "spi_util.h"
 #include "tenant_context.h"
 
 PG_FUNCTION_INFO_V1(ccroute_route_call_v3);
@@ -151,22 +152,6 @@ ccroute_define_router_settings(void)
 /* ---------------------------------------------------------------------------------------- */
 /* The queries, prepared once per backend. */
 
-/*
- * Generic plans only: every query here is keyed by tenant and id, and a custom plan would be
- * planned again at every call (a fifth of a millisecond each, measured), which costs more than
- * anything a plan for specific values could save.
- */
-static SPIPlanPtr
-prepare(const char *sql, int nargs, Oid *types)
-{
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
-
-	if (plan == NULL || SPI_keepplan(plan) != 0)
-		elog(ERROR, "ccroute: preparing the router's query failed: %s",
-			 SPI_result_code_string(SPI_result));
-	return plan;
-}
-
 /* Does the agent (x) hold the number's further required skills? Looked at only when the number
  * has some ($5). $4 is unused here; it keeps the parameter lists of the queries alike. */
 #define REQUIREMENTS_SQL \
@@ -213,7 +198,7 @@ prepare_plans(void)
 	/* The tenant's live calls are counted only for a new call (a scalar subquery in CASE runs
 	 * only when reached). The last column: offers whose ring timeout passed with neither
 	 * answer nor failure reported (read here to spare the call a statement). */
-	plans.live = prepare(
+	plans.live = ccroute_prepare_kept(
 		"SELECT CASE WHEN l.call_seq IS NULL THEN (SELECT count(*) FROM ccroute.live_call n "
 		"            WHERE n.tenant_id OPERATOR(pg_catalog.=) $1) END, "
 		"       l.call_seq, l.state, l.attempts, l.tried_agents, l.action, l.target, l.agent_id, "
@@ -226,11 +211,11 @@ prepare_plans(void)
 		2, (Oid[]) {INT8OID, TEXTOID});
 	/* The available agents of the skill; for the two commonest strategies straight from an
 	 * index in the strategy's order, so that only the first few are read. */
-	plans.by_idle = prepare(ORDERED_SQL("idle_since", ""), 3, (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
-	plans.by_offer = prepare(ORDERED_SQL("last_offered_at", " NULLS FIRST"), 3,
+	plans.by_idle = ccroute_prepare_kept(ORDERED_SQL("idle_since", ""), 3, (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
+	plans.by_offer = ccroute_prepare_kept(ORDERED_SQL("last_offered_at", " NULLS FIRST"), 3,
 							 (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
-	plans.available = prepare(AVAILABLE_SQL, 5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
-	plans.everyone = prepare(
+	plans.available = ccroute_prepare_kept(AVAILABLE_SQL, 5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
+	plans.everyone = ccroute_prepare_kept(
 		"SELECT x.proficiency, "
 		"       CASE WHEN s.state IS NULL THEN 'logged_out' "
 		"            WHEN s.state OPERATOR(pg_catalog.=) 'wrap_up' AND s.available_at OPERATOR(pg_catalog.<=) now() THEN 'ready' "
@@ -240,11 +225,11 @@ prepare_plans(void)
 		"  LEFT JOIN ccroute.agent_state s ON s.tenant_id OPERATOR(pg_catalog.=) x.tenant_id AND s.agent_id OPERATOR(pg_catalog.=) x.agent_id "
 		" WHERE x.tenant_id OPERATOR(pg_catalog.=) $1 AND x.skill_id OPERATOR(pg_catalog.=) $2",
 		5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
-	plans.expire = prepare("SELECT ccroute.expire_reservation($1, $2)", 2, (Oid[]) {INT8OID, INT8OID});
+	plans.expire = ccroute_prepare_kept("SELECT ccroute.expire_reservation($1, $2)", 2, (Oid[]) {INT8OID, INT8OID});
 	/* Reserves the agent if it is still free and nobody holds its row, and gives its address:
 	 * its fixed contact, its address in the tenant's domain ($4), or its phone through the PSTN
 	 * gateway ($5). An agent with no address is not reserved. */
-	plans.reserve = prepare(
+	plans.reserve = ccroute_prepare_kept(
 		"UPDATE ccroute.agent_state s "
 		"   SET state = 'reserved', since = now(), available_at = NULL, reason = NULL, "
 		"       reserved_until = now() OPERATOR(pg_catalog.+) make_interval(secs => $3), last_offered_at = now() "
@@ -266,24 +251,24 @@ prepare_plans(void)
 		5, (Oid[]) {INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID});
 	/* The two ways to record a new call take the same parameters ($11-$13: the status,
 	 * reason and outcome of a call that goes straight to history). */
-	plans.insert_live = prepare(
+	plans.insert_live = ccroute_prepare_kept(
 		"INSERT INTO ccroute.live_call (tenant_id, call_id, caller, dialed, facts, state, action, "
 		"       target, skill_id, agent_id, tried_agents, explanation, offered_at) "
 		"VALUES ($1, $2, $3, $4, $5, 'offered', $6, $7, $8, $9, "
 		"        CASE WHEN $9 IS NULL THEN '{}'::bigint[] ELSE ARRAY[$9] END, $10, clock_timestamp()) "
 		"RETURNING call_seq",
 		13, RECORD_TYPES);
-	plans.reroute_live = prepare(
+	plans.reroute_live = ccroute_prepare_kept(
 		"UPDATE ccroute.live_call SET state = 'offered', action = $3, target = $4, skill_id = $5, "
 		"       agent_id = $6, attempts = attempts OPERATOR(pg_catalog.+) 1, explanation = $7, offered_at = clock_timestamp(), "
 		"       tried_agents = CASE WHEN $6 IS NULL THEN tried_agents ELSE tried_agents OPERATOR(pg_catalog.||) $6 END "
 		" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND call_seq OPERATOR(pg_catalog.=) $2",
 		7, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID});
-	plans.finish_live = prepare(
+	plans.finish_live = ccroute_prepare_kept(
 		"SELECT ccroute.finish_call(l, $3, $4, $5) FROM ccroute.live_call l "
 		" WHERE l.tenant_id OPERATOR(pg_catalog.=) $1 AND l.call_seq OPERATOR(pg_catalog.=) $2",
 		5, (Oid[]) {INT8OID, INT8OID, TEXTOID, INT4OID, TEXTOID});
-	plans.insert_history = prepare(
+	plans.insert_history = ccroute_prepare_kept(
 		"INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts, "
 		"       action, target, skill_id, agent_id, explanation, sip_status, reason, outcome, "
 		"       arrived_at, wait_seconds) "
@@ -294,36 +279,6 @@ prepare_plans(void)
 
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers over SPI results and parameters. */
-
-static Datum
-col(int row, int c, bool *isnull)
-{
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, c, isnull);
-}
-
-static int64
-col_int8(int row, int c)
-{
-	bool		isnull;
-	Datum		d = col(row, c, &isnull);
-
-	return isnull ? 0 : DatumGetInt64(d);
-}
-
-static int
-col_int4(int row, int c)
-{
-	bool		isnull;
-	Datum		d = col(row, c, &isnull);
-
-	return isnull ? 0 : DatumGetInt32(d);
-}
-
-static char *
-col_text(int row, int c)
-{
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, c);
-}
 
 /* A bigint[] without nulls, as a C array. */
 static int64 *

@@ -13,6 +13,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 source tests/lib/stack.sh
+source tests/bench/common.sh
 
 LAT_CALLS=${LAT_CALLS:-5000}
 TPUT_SECONDS=${TPUT_SECONDS:-15}
@@ -21,16 +22,8 @@ TPUT_SECONDS=${TPUT_SECONDS:-15}
 # start after this warm-up, which is reported apart.
 WARM_CALLS=${WARM_CALLS:-8000}
 WARM_SECONDS=${WARM_SECONDS:-25}
-stack_init
-trap stack_stop EXIT
-stack_pg_start >/dev/null || { echo "postgresql did not start"; exit 1; }
-cat >>"$STACK_DIR/pg/data/postgresql.conf" <<EOF
-shared_buffers = 512MB
-max_wal_size = 4GB
-EOF
-stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -l "$STACK_DIR/pg/server.log" -w restart >/dev/null
+bench_pg_start
 pgbench=$STACK_PG_BIN/pgbench
-q() { psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
 
 echo "Loading 1,000 tenants of 100 agents..."
 psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<'SQL'
@@ -59,17 +52,6 @@ if [ -n "${BENCH_HOLD:-}" ]; then
 	sleep 100000
 fi
 
-reset_agents() {
-	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<-'SQL'
-		DELETE FROM ccroute.live_call;
-		UPDATE ccroute.agent_state SET state = 'ready', reserved_until = NULL, available_at = NULL
-		 WHERE state <> 'ready';
-		UPDATE stock.agent SET state = 'ready' WHERE state <> 'ready';
-		TRUNCATE stock.call;
-		VACUUM ANALYZE ccroute.agent_state, ccroute.live_call, stock.agent, stock.call;
-		CHECKPOINT;
-	SQL
-}
 
 # Throughput is measured over whole calls (decide, then end and free the agent, two commits)
 # so that agents never run out during the run for either side.

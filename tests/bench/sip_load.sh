@@ -11,6 +11,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 source tests/lib/stack.sh
+source tests/bench/common.sh
 
 TENANTS=${TENANTS:-100}
 AGENTS=${AGENTS:-50}
@@ -19,16 +20,7 @@ RATES=${RATES:-"250 500 750 1000 1250 1500 2000 2500"}
 COMMON_RATE=${COMMON_RATE:-250}
 CHILDREN=${CHILDREN:-8}
 
-stack_init
-trap stack_stop EXIT
-stack_pg_start >/dev/null || { echo "postgresql did not start"; exit 1; }
-cat >>"$STACK_DIR/pg/data/postgresql.conf" <<EOF
-shared_buffers = 512MB
-max_wal_size = 4GB
-max_connections = 200
-EOF
-stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -l "$STACK_DIR/pg/server.log" -w restart >/dev/null
-q() { psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
+bench_pg_start
 phones=$(stack_agent_start phones agent_answer.xml) || exit 1
 
 echo "Loading $TENANTS tenants of $AGENTS agents..."
@@ -81,17 +73,6 @@ start_proxy() {
 	return 1
 }
 
-reset_agents() {
-	psql -X -q -o /dev/null <<-'SQL'
-		DELETE FROM ccroute.live_call;
-		UPDATE ccroute.agent_state SET state = 'ready', reserved_until = NULL, available_at = NULL
-		 WHERE state <> 'ready';
-		UPDATE stock.agent SET state = 'ready' WHERE state <> 'ready';
-		TRUNCATE stock.call;
-		VACUUM ANALYZE ccroute.agent_state, ccroute.live_call, stock.agent, stock.call;
-		CHECKPOINT;
-	SQL
-}
 
 # step RATE: STEP_SECONDS of calls at RATE; prints "calls failed retransmissions commits wal".
 step() {

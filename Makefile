@@ -29,6 +29,7 @@ test: install
 bench: install
 	@tests/bench/route_call.sh
 	@tests/bench/sip_load.sh
+	@tests/bench/failover.sh
 
 clean:
 	@$(MAKE) -s -C pg_ext clean

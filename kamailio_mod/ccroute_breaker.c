@@ -109,8 +109,13 @@ void ccr_breaker_connected(int delta)
 
 void ccr_breaker_probe(unsigned int ticks, void *param)
 {
-	if(breaker == NULL || !breaker->s.open)
+	if(breaker == NULL)
 		return;
+	if(!breaker->s.open) {
+		/* The database answers: tell it what it missed. */
+		ccr_db_flush_queue();
+		return;
+	}
 	lock_get(&breaker->lock);
 	breaker->s.probes++;
 	lock_release(&breaker->lock);

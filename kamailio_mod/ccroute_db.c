@@ -22,12 +22,14 @@
 
 #include "ccroute_breaker.h"
 #include "ccroute_db.h"
+#include "ccroute_queue.h"
 #include "ccroute_route.h"
 #include "ccroute_rpc.h"
 
 #define STMT_ROUTE "ccroute_route_call"
 #define STMT_EVENT "ccroute_call_event"
 #define STMT_CREDENTIALS "ccroute_sip_credentials"
+#define STMT_WITHDRAW "ccroute_withdraw_call"
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -169,6 +171,11 @@ static int prepare_by(long long deadline)
 	res = result_by(conn, deadline);
 	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
+	if(!ok || !PQsendPrepare(conn, STMT_WITHDRAW, "SELECT ccroute.withdraw_call($1, $2)", 2, NULL))
+		return -1;
+	res = result_by(conn, deadline);
+	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
 	return ok ? 0 : -1;
 }
 
@@ -228,7 +235,6 @@ static void copy_field(char *dst, size_t size, const PGresult *res, int col)
 	snprintf(dst, size, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
 }
 
-static void send_pending(long long deadline);
 
 /*
  * Runs a prepared statement on this worker's connection within the deadline and returns its
@@ -302,8 +308,13 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	if(ensure_connection(deadline) < 0)
 		return -1;
 	res = run_prepared(STMT_ROUTE, "route_call", 4 + ccr_fact_count(), params, 6, deadline, &refused);
-	if(res == NULL)
+	if(res == NULL) {
+		/* The call goes to the fallback; had the decision committed all the same, its agent
+		 * is freed once the database hears of it. */
+		if(!refused)
+			ccr_queue_push(CCR_PENDING_WITHDRAW, call_id, dialed, NULL);
 		return -1;
+	}
 	copy_field(out->action, sizeof(out->action), res, 0);
 	copy_field(out->target, sizeof(out->target), res, 1);
 	out->sip_status = PQgetisnull(res, 0, 2) ? 0 : atoi(PQgetvalue(res, 0, 2));
@@ -312,7 +323,6 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	copy_field(out->call, sizeof(out->call), res, 5);
 	PQclear(res);
 	ccr_breaker_success();
-	send_pending(deadline);
 	return 0;
 }
 
@@ -330,54 +340,12 @@ static int send_event(const char *tenant, const char *call, const char *event, l
 	return 0;
 }
 
-/*
- * Events the database could not take (it was down, frozen, or the breaker open) wait here, in
- * this process, and are sent after its next successful request: an end that was lost would
- * leave its agent on the call for good. Ringing is not kept (an answer or an end follows).
- */
-#define PENDING_MAX 256
-
-typedef struct pending_event
-{
-	char tenant[24];
-	char call[24];
-	char event[16];
-} pending_event_t;
-
-static pending_event_t pending[PENDING_MAX];
-static int pending_first, pending_count;
-
+/* An event the database could not take waits in the shared queue (ringing excepted: an answer
+ * or an end follows it). */
 static void keep_event(const char *tenant, const char *call, const char *event)
 {
-	pending_event_t *p;
-
-	if(strcmp(event, "ringing") == 0)
-		return;
-	if(pending_count == PENDING_MAX) {
-		LM_ERR("too many call events waiting for the database: the oldest is dropped\n");
-		counter_inc(ccr_cnt.events_dropped);
-		pending_first = (pending_first + 1) % PENDING_MAX;
-		pending_count--;
-	}
-	p = &pending[(pending_first + pending_count) % PENDING_MAX];
-	snprintf(p->tenant, sizeof(p->tenant), "%s", tenant);
-	snprintf(p->call, sizeof(p->call), "%s", call);
-	snprintf(p->event, sizeof(p->event), "%s", event);
-	pending_count++;
-}
-
-/* Sends what waits, oldest first, within the deadline of the request that just succeeded. */
-static void send_pending(long long deadline)
-{
-	while(pending_count > 0 && now_ms() < deadline) {
-		pending_event_t *p = &pending[pending_first];
-
-		if(send_event(p->tenant, p->call, p->event, deadline) == -1)
-			return;
-		counter_inc(ccr_cnt.events_late);
-		pending_first = (pending_first + 1) % PENDING_MAX;
-		pending_count--;
-	}
+	if(strcmp(event, "ringing") != 0)
+		ccr_queue_push(CCR_PENDING_EVENT, tenant, call, event);
 }
 
 int ccr_db_event(const char *tenant, const char *call, const char *event)
@@ -399,8 +367,35 @@ int ccr_db_event(const char *tenant, const char *call, const char *event)
 		keep_event(tenant, call, event);
 		return -1;
 	}
-	send_pending(deadline);
 	return rc == 0 ? 0 : -1;
+}
+
+/* Sends what waits in the shared queue, oldest first, within one deadline; called by the
+ * module's background process while the breaker is closed. */
+void ccr_db_flush_queue(void)
+{
+	long long deadline = now_ms() + db_timeout_ms;
+	ccr_pending_t p;
+	PGresult *res;
+	int rc, refused;
+
+	if(ccr_queue_length() == 0 || !ccr_breaker_allows() || ensure_connection(deadline) < 0)
+		return;
+	while(now_ms() < deadline && ccr_queue_peek(&p)) {
+		if(p.kind == CCR_PENDING_EVENT) {
+			rc = send_event(p.a, p.b, p.event, deadline);
+		} else {
+			const char *params[2] = {p.a, p.b};
+
+			res = run_prepared(STMT_WITHDRAW, "withdraw_call", 2, params, 1, deadline, &refused);
+			rc = res ? 0 : (refused ? -2 : -1);
+			PQclear(res);
+		}
+		if(rc == -1)
+			return; /* the database is away again: the entry stays */
+		counter_inc(ccr_cnt.events_late);
+		ccr_queue_pop(p.seq);
+	}
 }
 
 int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t size)

@@ -37,6 +37,9 @@ int ccr_db_event(const char *tenant, const char *call, const char *event);
  * ha1 set, -1 no such phone, -2 database unavailable. */
 int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t size);
 
+/* Sends what waits in the shared queue (ccroute_queue.h); for the background process. */
+void ccr_db_flush_queue(void);
+
 /* One bounded attempt, on a connection of its own, to reach the database: 0 if it answered. */
 int ccr_db_probe(void);
 

@@ -13,6 +13,7 @@
 
 #include "ccroute_breaker.h"
 #include "ccroute_db.h"
+#include "ccroute_queue.h"
 #include "ccroute_route.h"
 #include "ccroute_rpc.h"
 
@@ -23,6 +24,7 @@ static int timeout_ms = 100;
 static str fallback_uri = STR_NULL;
 static int breaker_failures = 5;
 static int probe_interval_ms = 200;
+static int queue_size = 2048;
 
 static int mod_init(void);
 static int child_init(int rank);
@@ -49,6 +51,7 @@ static param_export_t params[] = {
 	{"fallback_uri", PARAM_STR, &fallback_uri},
 	{"breaker_failures", PARAM_INT, &breaker_failures},
 	{"probe_interval_ms", PARAM_INT, &probe_interval_ms},
+	{"queue_size", PARAM_INT, &queue_size},
 	{"fact_header", PARAM_STRING | PARAM_USE_FUNC, (void *)add_fact_header},
 	{0, 0, 0}
 };
@@ -82,17 +85,18 @@ static int mod_init(void)
 		LM_ERR("timeout_ms must be between 1 and 10000, not %d\n", timeout_ms);
 		return -1;
 	}
-	if(breaker_failures < 0 || probe_interval_ms < 10 || probe_interval_ms > 60000) {
+	if(breaker_failures < 0 || probe_interval_ms < 10 || probe_interval_ms > 60000
+			|| queue_size < 16 || queue_size > 1000000) {
 		LM_ERR("breaker_failures must be 0 (no breaker) or more, probe_interval_ms between 10"
-			   " and 60000\n");
+			   " and 60000, queue_size between 16 and 1000000\n");
 		return -1;
 	}
 	ccr_db_configure(db_url, timeout_ms);
-	if(ccr_breaker_init(breaker_failures) < 0 || ccr_rpc_init() < 0)
+	if(ccr_breaker_init(breaker_failures) < 0 || ccr_queue_init(queue_size) < 0 || ccr_rpc_init() < 0)
 		return -1;
-	/* The probe runs in a process of its own: a worker never spends a call on it. (The core
-	 * counts basic timer processes alike, whichever their unit.) */
-	if(breaker_failures > 0 && register_basic_timers(1) < 0)
+	/* The probe and the queue's sending run in a process of their own: a worker never spends
+	 * a call on them. (The core counts basic timer processes alike, whichever their unit.) */
+	if(register_basic_timers(1) < 0)
 		return -1;
 	return 0;
 }
@@ -102,11 +106,11 @@ static int child_init(int rank)
 	/* Only SIP workers talk to the database; a connection opened in the main or init process
 	 * would be inherited, and shared, by every child. A failure to connect is not fatal:
 	 * calls then go to the fallback until the database answers. */
-	if(rank == PROC_MAIN && breaker_failures > 0
-			&& fork_basic_utimer(PROC_TIMER, "ccroute breaker probe", 1, ccr_breaker_probe, NULL,
+	if(rank == PROC_MAIN
+			&& fork_basic_utimer(PROC_TIMER, "ccroute background", 1, ccr_breaker_probe, NULL,
 					   probe_interval_ms)
 					   < 0) {
-		LM_ERR("cannot start the breaker's probe process\n");
+		LM_ERR("cannot start the module's background process\n");
 		return -1;
 	}
 	if(rank == PROC_INIT || rank == PROC_MAIN || rank == PROC_TCP_MAIN || rank < 0)
@@ -119,6 +123,7 @@ static void mod_destroy(void)
 {
 	ccr_db_close();
 	ccr_breaker_destroy();
+	ccr_queue_destroy();
 }
 
 static int ki_ccroute_route(struct sip_msg *msg)

@@ -6,6 +6,7 @@
 #include "core/rpc_lookup.h"
 
 #include "ccroute_breaker.h"
+#include "ccroute_queue.h"
 #include "ccroute_rpc.h"
 
 ccr_counters_t ccr_cnt;
@@ -20,8 +21,8 @@ static counter_def_t counter_defs[] = {
 	{&ccr_cnt.breaker_skipped, "breaker_skipped", 0, 0, 0, "database requests not made because the breaker was open"},
 	{&ccr_cnt.events, "events", 0, 0, 0, "call events the database took"},
 	{&ccr_cnt.events_failed, "events_failed", 0, 0, 0, "call events the database could not take at once"},
-	{&ccr_cnt.events_late, "events_late", 0, 0, 0, "call events sent later, once the database was back"},
-	{&ccr_cnt.events_dropped, "events_dropped", 0, 0, 0, "call events dropped: too many were waiting"},
+	{&ccr_cnt.events_late, "events_late", 0, 0, 0, "call events and withdrawals sent later, once the database was back"},
+	{&ccr_cnt.events_dropped, "events_dropped", 0, 0, 0, "call events or withdrawals dropped: the queue was full"},
 	{0, 0, 0, 0, 0, 0}
 };
 /* clang-format on */
@@ -38,11 +39,11 @@ static void rpc_status(rpc_t *rpc, void *ctx)
 	ccr_breaker_get_status(&st);
 	if(rpc->add(ctx, "{", &h) < 0)
 		return;
-	rpc->struct_add(h, "sdddjd", "breaker", st.open ? "open" : "closed",
+	rpc->struct_add(h, "sdddjdd", "breaker", st.open ? "open" : "closed",
 			"failures_in_a_row", st.failures, "times_opened", (int)st.opened,
 			"probes", (int)st.probes, "ms_since_change",
 			(unsigned long)(ccr_now_ms() - st.changed_ms), "connected_workers",
-			st.connected_workers);
+			st.connected_workers, "waiting", ccr_queue_length());
 }
 
 static const char *rpc_stats_doc[2] = {"The module's counters, summed over all processes.", 0};

@@ -17,8 +17,8 @@ typedef struct ccr_counters
 	counter_handle_t breaker_skipped; /* calls not asked because the breaker was open */
 	counter_handle_t events;		  /* call events the database took */
 	counter_handle_t events_failed;	  /* call events it could not take at once */
-	counter_handle_t events_late;	  /* of those, events sent later, once it was back */
-	counter_handle_t events_dropped;  /* of those, events dropped: too many waiting */
+	counter_handle_t events_late;	  /* events and withdrawals sent later, once it was back */
+	counter_handle_t events_dropped;  /* events or withdrawals dropped: the queue was full */
 } ccr_counters_t;
 
 extern ccr_counters_t ccr_cnt;

@@ -230,3 +230,43 @@ $$;
 REVOKE ALL ON FUNCTION ccroute.sip_credentials(text, text) FROM PUBLIC;
 ALTER FUNCTION ccroute.sip_credentials(text, text) OWNER TO ccroute_owner;
 GRANT EXECUTE ON FUNCTION ccroute.sip_credentials(text, text) TO ccroute_kamailio;
+
+------------------------------------------------------------------------------------------------
+-- The proxy gave up waiting for a decision (its deadline passed) and sent the call to its
+-- fallback; if the decision had committed all the same, the proxy says so afterwards: the
+-- call leaves for history as gone to the fallback, and its agent, never rung, is free again
+-- in its place. (A decision committing after the deadline is refused outright: commit_deadline.c.)
+
+CREATE FUNCTION ccroute.withdraw_call(p_call_id text, p_dialed text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    id bigint;
+    c ccroute.live_call;
+BEGIN
+    SELECT d.tenant_id INTO id FROM ccroute.did_directory d WHERE d.did = p_dialed;
+    IF id IS NULL THEN
+        RETURN 'unknown_call';
+    END IF;
+    PERFORM set_config('ccroute.tenant_context', id::text, true);
+    SELECT * INTO c FROM ccroute.live_call l
+     WHERE l.tenant_id = id AND l.call_id = p_call_id AND l.answered_at IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'unknown_call';
+    END IF;
+    IF c.agent_id IS NOT NULL THEN
+        UPDATE ccroute.agent_state s SET state = 'ready', since = now(), reserved_until = NULL
+         WHERE s.tenant_id = id AND s.agent_id = c.agent_id AND s.state = 'reserved';
+    END IF;
+    c.action := 'fallback';
+    c.target := NULL;
+    c.agent_id := NULL;
+    PERFORM ccroute.finish_call(c, 'fallback', NULL, 'the proxy sent the call to its fallback');
+    RETURN 'withdrawn';
+END
+$$;
+REVOKE ALL ON FUNCTION ccroute.withdraw_call(text, text) FROM PUBLIC;
+ALTER FUNCTION ccroute.withdraw_call(text, text) OWNER TO ccroute_owner;
+GRANT EXECUTE ON FUNCTION ccroute.withdraw_call(text, text) TO ccroute_kamailio;

@@ -166,9 +166,10 @@ done
 resumed_ms=$((($(date +%s%N) - started) / 1000000))
 check_eq "every worker routes calls again" 0 "$all_routed"
 check_le "routing resumed within 5 s of the restart (measured ${resumed_ms} ms)" 5000 "$resumed_ms"
-# Four SIP workers, and the dialog timer process, which reported the timed-out call's end.
-check_eq "all four workers (and the dialog timer) hold a connection again" 5 \
-	"$(stack_kamcmd ccroute.status | sed -n 's/.*connected_workers: //p')"
+# Four SIP workers; also the dialog timer process, which reported the timed-out call's end,
+# and the module's background process if it had something to send.
+check_le "all four workers hold a connection again" \
+	"$(stack_kamcmd ccroute.status | sed -n 's/.*connected_workers: //p')" 4
 
 # --- With a fallback destination, calls go to the other PBX while the database is down.
 stack_kamailio_stop

@@ -93,11 +93,38 @@ stack_pg_stop() {
 	[ -n "${STACK_PG_STARTED:-}" ] || return 0
 	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -m immediate -w stop >/dev/null 2>&1
 	STACK_PG_STARTED=
+	# The server's processes work in its data folder: wait (up to 10 s) until the last is gone,
+	# since a new server refuses to start while one still holds the old shared memory.
+	local data
+	data=$(readlink -f "$STACK_DIR/pg/data")
+	for _ in $(seq 1 100); do
+		stack_pg_processes_in "$data" || return 0
+		sleep 0.1
+	done
 }
 
+# stack_pg_processes_in DIR: true while some process works in DIR.
+stack_pg_processes_in() {
+	local cwd
+	for cwd in /proc/[0-9]*/cwd; do
+		[ "$(readlink "$cwd" 2>/dev/null)" = "$1" ] && return 0
+	done
+	return 1
+}
+
+# stack_pg_restart: starts the cluster again. Right after a crash under load, the old server's
+# last processes may still hold its shared memory for a moment (the new one then refuses to
+# start): it is tried again for up to 10 s.
 stack_pg_restart() {
-	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -l "$STACK_DIR/pg/server.log" \
-		-w -t 60 start >/dev/null && STACK_PG_STARTED=1
+	for _ in $(seq 1 20); do
+		if stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -l "$STACK_DIR/pg/server.log" \
+			-w -t 60 start >/dev/null 2>&1; then
+			STACK_PG_STARTED=1
+			return 0
+		fi
+		sleep 0.5
+	done
+	return 1
 }
 
 # stack_kamailio_start [extra -A defines...]: Kamailio with the freshly built module, the

@@ -226,29 +226,34 @@ prepare_plans(void)
 		" WHERE x.tenant_id OPERATOR(pg_catalog.=) $1 AND x.skill_id OPERATOR(pg_catalog.=) $2",
 		5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
 	plans.expire = ccroute_prepare_kept("SELECT ccroute.expire_reservation($1, $2)", 2, (Oid[]) {INT8OID, INT8OID});
-	/* Reserves the agent if it is still free and nobody holds its row, and gives its address:
-	 * its fixed contact, its address in the tenant's domain ($4), or its phone through the PSTN
-	 * gateway ($5). An agent with no address is not reserved. */
+	/* Reserves the first of the candidates ($2, in order) that is still free, that nobody
+	 * holds (SKIP LOCKED: routers of one tenant, all starting from its longest idle agents,
+	 * pass each other in one statement instead of one statement per collision), and that has
+	 * an address: its fixed contact, its address in the tenant's domain ($4), or its phone
+	 * through the PSTN gateway ($5). Gives the address and the candidate's position. */
 	plans.reserve = ccroute_prepare_kept(
 		"UPDATE ccroute.agent_state s "
 		"   SET state = 'reserved', since = now(), available_at = NULL, reason = NULL, "
 		"       reserved_until = now() OPERATOR(pg_catalog.+) make_interval(secs => $3), last_offered_at = now() "
-		"  FROM (SELECT tenant_id, agent_id FROM ccroute.agent_state "
-		"         WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND agent_id OPERATOR(pg_catalog.=) $2 "
-		"           AND (state OPERATOR(pg_catalog.=) 'ready' OR (state OPERATOR(pg_catalog.=) 'wrap_up' "
-		"                AND available_at OPERATOR(pg_catalog.<=) now())) "
-		"           FOR UPDATE SKIP LOCKED) f, "
-		"       ccroute.agent a, "
-		"       LATERAL (SELECT CASE a.reach_via "
+		"  FROM (SELECT st.tenant_id, st.agent_id, c.ord, addr.uri "
+		"          FROM pg_catalog.unnest($2::pg_catalog.int8[]) WITH ORDINALITY AS c(agent_id, ord) "
+		"          JOIN ccroute.agent_state st ON st.tenant_id OPERATOR(pg_catalog.=) $1 "
+		"               AND st.agent_id OPERATOR(pg_catalog.=) c.agent_id "
+		"          JOIN ccroute.agent a ON a.tenant_id OPERATOR(pg_catalog.=) $1 "
+		"               AND a.agent_id OPERATOR(pg_catalog.=) c.agent_id "
+		"          CROSS JOIN LATERAL (SELECT CASE a.reach_via "
 		"            WHEN 'sip' THEN coalesce(a.contact_uri, 'sip:' OPERATOR(pg_catalog.||) a.extension OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||) $4) "
 		"            ELSE CASE WHEN $5 IS NULL THEN 'tel:' OPERATOR(pg_catalog.||) coalesce(a.mobile, a.landline) "
 		"                      ELSE 'sip:' OPERATOR(pg_catalog.||) CASE a.reach_via WHEN 'mobile' THEN a.mobile ELSE a.landline END "
 		"                           OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||) $5 END END AS uri) addr "
+		"         WHERE (st.state OPERATOR(pg_catalog.=) 'ready' OR (st.state OPERATOR(pg_catalog.=) 'wrap_up' "
+		"                AND st.available_at OPERATOR(pg_catalog.<=) now())) "
+		"           AND addr.uri IS NOT NULL "
+		"         ORDER BY c.ord LIMIT 1 "
+		"           FOR UPDATE OF st SKIP LOCKED) f "
 		" WHERE s.tenant_id OPERATOR(pg_catalog.=) f.tenant_id AND s.agent_id OPERATOR(pg_catalog.=) f.agent_id "
-		"   AND a.tenant_id OPERATOR(pg_catalog.=) f.tenant_id AND a.agent_id OPERATOR(pg_catalog.=) f.agent_id "
-		"   AND addr.uri IS NOT NULL "
-		"RETURNING addr.uri",
-		5, (Oid[]) {INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID});
+		"RETURNING f.uri, f.ord",
+		5, (Oid[]) {INT8OID, INT8ARRAYOID, INT4OID, TEXTOID, TEXTOID});
 	/* The two ways to record a new call take the same parameters ($11-$13: the status,
 	 * reason and outcome of a call that goes straight to history). */
 	plans.insert_live = ccroute_prepare_kept(
@@ -583,24 +588,29 @@ deadline_passed(Call *call)
 	return call->has_deadline && GetCurrentTimestamp() > call->deadline;
 }
 
-/* Reserves the agent unless another router holds it, it is no longer free, or it has no
- * address to be reached at. */
-static bool
-reserve(Call *call, Candidate *k)
+/* Reserves the first of n candidates that another router does not hold, that is still free
+ * and that has an address to be reached at; its position, or -1 when none could be. */
+static int
+reserve_first(Call *call, Candidate *k, int n)
 {
 	Datum		v[5];
-	char		n[5] = {' ', ' ', ' ', ' ', ' '};
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	int			at;
 
+	for (int i = 0; i < n; i++)
+		ids[i] = Int64GetDatum(k[i].agent_id);
 	v[0] = Int64GetDatum(call->tenant_id);
-	v[1] = Int64GetDatum(k->agent_id);
+	v[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
 	v[2] = Int32GetDatum(call->ring_timeout);
-	v[3] = text_or_null(call->domain, n, 3);
-	v[4] = text_or_null(ccroute_pstn_gateway && ccroute_pstn_gateway[0] ? ccroute_pstn_gateway : NULL, n, 4);
-	run(plans.reserve, v, n, false, SPI_OK_UPDATE_RETURNING);
+	v[3] = text_or_null(call->domain, nulls, 3);
+	v[4] = text_or_null(ccroute_pstn_gateway && ccroute_pstn_gateway[0] ? ccroute_pstn_gateway : NULL, nulls, 4);
+	run(plans.reserve, v, nulls, false, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed != 1)
-		return false;
-	k->target = col_text(0, 1);
-	return true;
+		return -1;
+	at = (int) col_int8(0, 2) - 1;
+	k[at].target = col_text(0, 1);
+	return at;
 }
 
 static void
@@ -650,8 +660,11 @@ choose_agent(Call *call)
 				appendStringInfo(e, "%s{\"skill\": " INT64_FORMAT ", \"strategy\": \"%s\"}",
 								 first_hop ? "" : ", ", skill, strategy);
 			first_hop = false;
-			for (int i = 0; i < ncand && tries < MAX_RESERVE_TRIES; i++, tries++)
+			if (ncand > 0 && tries < MAX_RESERVE_TRIES)
 			{
+				int			n = Min(ncand, MAX_RESERVE_TRIES - tries);
+				int			i;
+
 				if (deadline_passed(call))
 				{
 					d.action = "late";
@@ -660,11 +673,11 @@ choose_agent(Call *call)
 					d.outcome = "deadline_passed";
 					break;
 				}
-				if (!reserve(call, &c[i]))
-				{
-					skipped[SKIP_TAKEN]++;
-					continue;
-				}
+				i = reserve_first(call, c, n);
+				tries += i < 0 ? n : i + 1;
+				skipped[SKIP_TAKEN] += i < 0 ? n : i;
+				if (i < 0)
+					goto next_look;
 				d.action = "agent";
 				d.target = c[i].target;
 				d.agent_id = c[i].agent_id;
@@ -679,8 +692,8 @@ choose_agent(Call *call)
 					explain_candidate(e, &c[j]);
 				}
 				appendStringInfoChar(e, ']');
-				break;
 			}
+	next_look:
 			if (d.action || limit == 0 || nread < (uint64) limit || tries >= MAX_RESERVE_TRIES)
 				break;
 			/* The first look was all set aside or taken: look at everyone, counting afresh. */

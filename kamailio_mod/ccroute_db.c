@@ -131,11 +131,22 @@ static PGresult *result_by(PGconn *c, long long deadline)
 	return res;
 }
 
-static int prepare_by(long long deadline)
+/* Prepares one statement on this worker's connection within the deadline. */
+static int prepare_one(const char *name, const char *sql, int nparams, long long deadline)
 {
 	PGresult *res;
 	int ok;
 
+	if(!PQsendPrepare(conn, name, sql, nparams, NULL))
+		return -1;
+	res = result_by(conn, deadline);
+	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+static int prepare_by(long long deadline)
+{
 	char sql[1024], *p = sql;
 	int i;
 
@@ -154,29 +165,15 @@ static int prepare_by(long long deadline)
 		p += sprintf(p, "))");
 	}
 	sprintf(p, ", $4::timestamptz)");
-	if(!PQsendPrepare(conn, STMT_ROUTE, sql, 4 + ccr_fact_count(), NULL))
+	if(prepare_one(STMT_ROUTE, sql, 4 + ccr_fact_count(), deadline) < 0
+			|| prepare_one(STMT_EVENT, "SELECT ccroute.call_event($1::bigint, $2::bigint, $3)", 3,
+					   deadline)
+					   < 0
+			|| prepare_one(STMT_CREDENTIALS, "SELECT ccroute.sip_credentials($1, $2)", 2, deadline)
+					   < 0
+			|| prepare_one(STMT_WITHDRAW, "SELECT ccroute.withdraw_call($1, $2)", 2, deadline) < 0)
 		return -1;
-	res = result_by(conn, deadline);
-	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
-	PQclear(res);
-	if(!ok || !PQsendPrepare(conn, STMT_EVENT,
-					  "SELECT ccroute.call_event($1::bigint, $2::bigint, $3)", 3, NULL))
-		return -1;
-	res = result_by(conn, deadline);
-	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
-	PQclear(res);
-	if(!ok || !PQsendPrepare(conn, STMT_CREDENTIALS,
-					  "SELECT ccroute.sip_credentials($1, $2)", 2, NULL))
-		return -1;
-	res = result_by(conn, deadline);
-	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
-	PQclear(res);
-	if(!ok || !PQsendPrepare(conn, STMT_WITHDRAW, "SELECT ccroute.withdraw_call($1, $2)", 2, NULL))
-		return -1;
-	res = result_by(conn, deadline);
-	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
-	PQclear(res);
-	return ok ? 0 : -1;
+	return 0;
 }
 
 static int ensure_connection(long long deadline)

@@ -12,7 +12,12 @@ count() { # count OK|FAIL NAME
 	if [ "$1" = OK ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
 
+# For development, ONLY=regex runs the pg_regress part and the end-to-end scripts whose path
+# matches (ONLY=regress: pg_regress alone); CI runs everything.
+only=${ONLY:-.}
+
 # --- pg_regress: every pg_ext/sql/*.sql, one test each, in name order.
+if echo regress | grep -Eq "$only"; then
 echo "== pg_regress (pg_ext/sql)"
 stack_init
 trap stack_stop EXIT
@@ -42,10 +47,12 @@ else
 fi
 stack_stop
 trap - EXIT
+fi
 
 # --- End-to-end tests: each prints "ok - ..." / "not ok - ..." lines; a script that dies
 # before printing a failure still counts as one.
 for t in tests/e2e/*.sh; do
+	echo "$t" | grep -Eq "$only" || continue
 	echo "== $t"
 	out=$(mktemp)
 	"$t" 2>&1 | tee "$out"

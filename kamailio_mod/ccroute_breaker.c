@@ -111,11 +111,8 @@ void ccr_breaker_probe(unsigned int ticks, void *param)
 {
 	if(breaker == NULL)
 		return;
-	if(!breaker->s.open) {
-		/* The database answers: tell it what it missed. */
-		ccr_db_flush_queue();
+	if(!breaker->s.open)
 		return;
-	}
 	lock_get(&breaker->lock);
 	breaker->s.probes++;
 	lock_release(&breaker->lock);

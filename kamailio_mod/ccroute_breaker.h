@@ -34,8 +34,7 @@ unsigned int ccr_breaker_generation(void);
 /* Workers report holding (+1) or dropping (-1) a connection. */
 void ccr_breaker_connected(int delta);
 
-/* The background process's step: while open, one bounded attempt to reach the database; while
- * closed, sending what waits in the shared queue. */
+/* The background process's step: while open, one bounded attempt to reach the database. */
 void ccr_breaker_probe(unsigned int ticks, void *param);
 
 void ccr_breaker_get_status(ccr_breaker_status_t *out);

@@ -23,13 +23,13 @@
 #include "ccroute_breaker.h"
 #include "ccroute_db.h"
 #include "ccroute_queue.h"
+#include "ccroute_events.h"
 #include "ccroute_route.h"
 #include "ccroute_rpc.h"
 
 #define STMT_ROUTE "ccroute_route_call"
-#define STMT_EVENT "ccroute_call_event"
 #define STMT_CREDENTIALS "ccroute_sip_credentials"
-#define STMT_WITHDRAW "ccroute_withdraw_call"
+
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -47,6 +47,11 @@ void ccr_db_configure(const char *conninfo, int timeout_ms)
 {
 	db_conninfo = conninfo;
 	db_timeout_ms = timeout_ms;
+}
+
+int ccr_db_timeout_ms(void)
+{
+	return db_timeout_ms;
 }
 
 void ccr_db_close(void)
@@ -166,17 +171,22 @@ static int prepare_by(long long deadline)
 	}
 	sprintf(p, ", $4::timestamptz)");
 	if(prepare_one(STMT_ROUTE, sql, 4 + ccr_fact_count(), deadline) < 0
-			|| prepare_one(STMT_EVENT, "SELECT ccroute.call_event($1::bigint, $2::bigint, $3)", 3,
+			|| prepare_one(CCR_STMT_EVENT, "SELECT ccroute.call_event($1::bigint, $2::bigint, $3)", 3,
 					   deadline)
+					   < 0
+			|| prepare_one(CCR_STMT_EVENTS,
+					   "SELECT ccroute.call_events($1::bigint[], $2::bigint[], $3::text[],"
+					   " $4::timestamptz[])",
+					   4, deadline)
 					   < 0
 			|| prepare_one(STMT_CREDENTIALS, "SELECT ccroute.sip_credentials($1, $2)", 2, deadline)
 					   < 0
-			|| prepare_one(STMT_WITHDRAW, "SELECT ccroute.withdraw_call($1, $2)", 2, deadline) < 0)
+			|| prepare_one(CCR_STMT_WITHDRAW, "SELECT ccroute.withdraw_call($1, $2)", 2, deadline) < 0)
 		return -1;
 	return 0;
 }
 
-static int ensure_connection(long long deadline)
+int ccr_db_ensure(long long deadline)
 {
 	if(conn && PQstatus(conn) == CONNECTION_OK)
 		return 0;
@@ -208,7 +218,7 @@ static int ensure_connection(long long deadline)
 void ccr_db_child_init(void)
 {
 	breaker_generation = ccr_breaker_generation();
-	ensure_connection(now_ms() + db_timeout_ms);
+	ccr_db_ensure(now_ms() + db_timeout_ms);
 }
 
 int ccr_db_probe(void)
@@ -239,7 +249,7 @@ static void copy_field(char *dst, size_t size, const PGresult *res, int col)
  * connection broke (the connection is then given up: mid-query, only a new one is in a known
  * state), or when it answered with an error (logged; *refused set).
  */
-static PGresult *run_prepared(const char *stmt, const char *what, int n, const char *const *params,
+PGresult *ccr_db_run(const char *stmt, const char *what, int n, const char *const *params,
 		int columns, long long deadline, int *refused)
 {
 	PGresult *res;
@@ -266,23 +276,23 @@ static PGresult *run_prepared(const char *stmt, const char *what, int n, const c
 	return res;
 }
 
-/* The wall-clock time timeout_ms from now, as PostgreSQL reads a timestamptz. */
-static void deadline_text(char *buf, size_t size)
+void ccr_time_text(char *buf, size_t size, long long at_us)
 {
-	struct timespec ts;
+	time_t sec = (time_t)(at_us / 1000000);
 	struct tm tm;
 	char date[24];
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += db_timeout_ms / 1000;
-	ts.tv_nsec += (long)(db_timeout_ms % 1000) * 1000000L;
-	if(ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	gmtime_r(&ts.tv_sec, &tm);
+	gmtime_r(&sec, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(buf, size, "%s.%06d+00", date, (int)((ts.tv_nsec / 1000) % 1000000));
+	snprintf(buf, size, "%s.%06d+00", date, (int)(at_us % 1000000));
+}
+
+long long ccr_wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
@@ -297,14 +307,15 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	for(i = 0; i < ccr_fact_count(); i++)
 		params[4 + i] = facts[i];
 
-	deadline_text(deadline_at, sizeof(deadline_at));
+	/* The same deadline on the wall clock, as PostgreSQL reads a timestamptz. */
+	ccr_time_text(deadline_at, sizeof(deadline_at), ccr_wall_us() + (long long)db_timeout_ms * 1000);
 	if(!ccr_breaker_allows()) {
 		counter_inc(ccr_cnt.breaker_skipped);
 		return -1;
 	}
-	if(ensure_connection(deadline) < 0)
+	if(ccr_db_ensure(deadline) < 0)
 		return -1;
-	res = run_prepared(STMT_ROUTE, "route_call", 4 + ccr_fact_count(), params, 6, deadline, &refused);
+	res = ccr_db_run(STMT_ROUTE, "route_call", 4 + ccr_fact_count(), params, 6, deadline, &refused);
 	if(res == NULL) {
 		/* The call goes to the fallback; had the decision committed all the same, its agent
 		 * is freed once the database hears of it. */
@@ -323,78 +334,6 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	return 0;
 }
 
-/* Sends one event; 0 taken, -1 database unavailable, -2 refused by the database. */
-static int send_event(const char *tenant, const char *call, const char *event, long long deadline)
-{
-	const char *params[3] = {tenant, call, event};
-	PGresult *res;
-	int refused;
-
-	res = run_prepared(STMT_EVENT, "call_event", 3, params, 1, deadline, &refused);
-	if(res == NULL)
-		return refused ? -2 : -1;
-	PQclear(res);
-	return 0;
-}
-
-/* An event the database could not take waits in the shared queue (ringing excepted: an answer
- * or an end follows it). */
-static void keep_event(const char *tenant, const char *call, const char *event)
-{
-	if(strcmp(event, "ringing") != 0)
-		ccr_queue_push(CCR_PENDING_EVENT, tenant, call, event);
-}
-
-int ccr_db_event(const char *tenant, const char *call, const char *event)
-{
-	long long deadline = now_ms() + db_timeout_ms;
-	int rc;
-
-	if(!ccr_breaker_allows()) {
-		counter_inc(ccr_cnt.breaker_skipped);
-		keep_event(tenant, call, event);
-		return -1;
-	}
-	if(ensure_connection(deadline) < 0) {
-		keep_event(tenant, call, event);
-		return -1;
-	}
-	rc = send_event(tenant, call, event, deadline);
-	if(rc == -1) {
-		keep_event(tenant, call, event);
-		return -1;
-	}
-	return rc == 0 ? 0 : -1;
-}
-
-/* Sends what waits in the shared queue, oldest first, within one deadline; called by the
- * module's background process while the breaker is closed. */
-void ccr_db_flush_queue(void)
-{
-	long long deadline = now_ms() + db_timeout_ms;
-	ccr_pending_t p;
-	PGresult *res;
-	int rc, refused;
-
-	if(ccr_queue_length() == 0 || !ccr_breaker_allows() || ensure_connection(deadline) < 0)
-		return;
-	while(now_ms() < deadline && ccr_queue_peek(&p)) {
-		if(p.kind == CCR_PENDING_EVENT) {
-			rc = send_event(p.a, p.b, p.event, deadline);
-		} else {
-			const char *params[2] = {p.a, p.b};
-
-			res = run_prepared(STMT_WITHDRAW, "withdraw_call", 2, params, 1, deadline, &refused);
-			rc = res ? 0 : (refused ? -2 : -1);
-			PQclear(res);
-		}
-		if(rc == -1)
-			return; /* the database is away again: the entry stays */
-		counter_inc(ccr_cnt.events_late);
-		ccr_queue_pop(p.seq);
-	}
-}
-
 int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t size)
 {
 	long long deadline = now_ms() + db_timeout_ms;
@@ -406,9 +345,9 @@ int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t s
 		counter_inc(ccr_cnt.breaker_skipped);
 		return -2;
 	}
-	if(ensure_connection(deadline) < 0)
+	if(ccr_db_ensure(deadline) < 0)
 		return -2;
-	res = run_prepared(STMT_CREDENTIALS, "sip_credentials", 2, params, 1, deadline, &refused);
+	res = ccr_db_run(STMT_CREDENTIALS, "sip_credentials", 2, params, 1, deadline, &refused);
 	if(res == NULL)
 		return -2;
 	rc = PQgetisnull(res, 0, 0) ? -1 : 0;

@@ -5,7 +5,14 @@
 #ifndef CCROUTE_DB_H
 #define CCROUTE_DB_H
 
+#include <stddef.h>
+#include <libpq-fe.h>
+
 #define CCR_FIELD_MAX 256
+
+#define CCR_STMT_EVENT "ccroute_call_event"
+#define CCR_STMT_EVENTS "ccroute_call_events"
+#define CCR_STMT_WITHDRAW "ccroute_withdraw_call"
 
 /* What route_call() decided, copied out of libpq's result. */
 typedef struct ccr_decision
@@ -29,16 +36,28 @@ void ccr_db_child_init(void);
 int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 		const char *const *facts, ccr_decision_t *out);
 
-/* Reports a call event (ringing, answered, no_answer, busy, rejected, ended, abandoned) for
- * the call route_call named. 0 on success, -1 when the database could not take it in time. */
-int ccr_db_event(const char *tenant, const char *call, const char *event);
-
 /* The HA1 of the phone registering as `user` in SIP domain `domain` (the digest realm): 0 and
  * ha1 set, -1 no such phone, -2 database unavailable. */
 int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t size);
 
-/* Sends what waits in the shared queue (ccroute_queue.h); for the background process. */
-void ccr_db_flush_queue(void);
+/* Makes sure this process holds a connection, within the deadline and if the breaker and the
+ * backoff allow: 0 connected, -1 not. */
+int ccr_db_ensure(long long deadline);
+
+/*
+ * Runs a prepared statement on this process's connection within the deadline and returns its
+ * one-row result of `columns` columns (the caller clears it). NULL when the database did not
+ * answer in time or the connection broke (the connection is then given up), or when it
+ * answered with an error (logged; *refused set).
+ */
+PGresult *ccr_db_run(const char *stmt, const char *what, int n, const char *const *params,
+		int columns, long long deadline, int *refused);
+
+int ccr_db_timeout_ms(void);
+
+/* A wall-clock time in microseconds since 1970, as PostgreSQL reads a timestamptz. */
+void ccr_time_text(char *buf, size_t size, long long at_us);
+long long ccr_wall_us(void);
 
 /* One bounded attempt, on a connection of its own, to reach the database: 0 if it answered. */
 int ccr_db_probe(void);

@@ -13,6 +13,7 @@
 
 #include "ccroute_breaker.h"
 #include "ccroute_db.h"
+#include "ccroute_events.h"
 #include "ccroute_queue.h"
 #include "ccroute_route.h"
 #include "ccroute_rpc.h"
@@ -24,7 +25,8 @@ static int timeout_ms = 100;
 static str fallback_uri = STR_NULL;
 static int breaker_failures = 5;
 static int probe_interval_ms = 200;
-static int queue_size = 2048;
+static int queue_size = 16384;
+static int event_interval_ms = 10;
 
 static int mod_init(void);
 static int child_init(int rank);
@@ -52,6 +54,7 @@ static param_export_t params[] = {
 	{"breaker_failures", PARAM_INT, &breaker_failures},
 	{"probe_interval_ms", PARAM_INT, &probe_interval_ms},
 	{"queue_size", PARAM_INT, &queue_size},
+	{"event_interval_ms", PARAM_INT, &event_interval_ms},
 	{"fact_header", PARAM_STRING | PARAM_USE_FUNC, (void *)add_fact_header},
 	{0, 0, 0}
 };
@@ -86,17 +89,20 @@ static int mod_init(void)
 		return -1;
 	}
 	if(breaker_failures < 0 || probe_interval_ms < 10 || probe_interval_ms > 60000
-			|| queue_size < 16 || queue_size > 1000000) {
+			|| queue_size < 16 || queue_size > 1000000 || event_interval_ms < 1
+			|| event_interval_ms > 1000) {
 		LM_ERR("breaker_failures must be 0 (no breaker) or more, probe_interval_ms between 10"
-			   " and 60000, queue_size between 16 and 1000000\n");
+			   " and 60000, queue_size between 16 and 1000000, event_interval_ms between 1 and"
+			   " 1000\n");
 		return -1;
 	}
 	ccr_db_configure(db_url, timeout_ms);
 	if(ccr_breaker_init(breaker_failures) < 0 || ccr_queue_init(queue_size) < 0 || ccr_rpc_init() < 0)
 		return -1;
-	/* The probe and the queue's sending run in a process of their own: a worker never spends
-	 * a call on them. (The core counts basic timer processes alike, whichever their unit.) */
-	if(register_basic_timers(1) < 0)
+	/* The probe and the sending of queued events run in processes of their own: a worker never
+	 * spends a call on them, and a probe waiting on a dead database does not hold back events.
+	 * (The core counts basic timer processes alike, whichever their unit.) */
+	if(register_basic_timers(2) < 0)
 		return -1;
 	return 0;
 }
@@ -111,6 +117,13 @@ static int child_init(int rank)
 					   probe_interval_ms)
 					   < 0) {
 		LM_ERR("cannot start the module's background process\n");
+		return -1;
+	}
+	if(rank == PROC_MAIN
+			&& fork_basic_utimer(PROC_TIMER, "ccroute events", 1, ccr_events_flush, NULL,
+					   event_interval_ms)
+					   < 0) {
+		LM_ERR("cannot start the module's event process\n");
 		return -1;
 	}
 	if(rank == PROC_INIT || rank == PROC_MAIN || rank == PROC_TCP_MAIN || rank < 0)
@@ -164,12 +177,7 @@ static int ki_ccroute_event(struct sip_msg *msg, str *tenant, str *call, str *ev
 		LM_WARN("no call to report '%.*s' for\n", event->len, event->s);
 		return -1;
 	}
-	if(ccr_db_event(t, c, e) < 0) {
-		counter_inc(ccr_cnt.events_failed);
-		return -1;
-	}
-	counter_inc(ccr_cnt.events);
-	return 1;
+	return ccr_event_report(t, c, e) == 0 ? 1 : -1;
 }
 
 static int w_ccroute_event(struct sip_msg *msg, char *tenant, char *call, char *event)

@@ -2,6 +2,7 @@
  * ccroute_queue.c: the shared queue of what the database must still be told (see the header).
  */
 #include <string.h>
+#include <time.h>
 
 #include "core/dprint.h"
 #include "core/locking.h"
@@ -53,8 +54,11 @@ void ccr_queue_push(int kind, const char *a, const char *b, const char *event)
 	ccr_pending_t *p;
 	int dropped = 0;
 
+	struct timespec now;
+
 	if(queue == NULL)
 		return;
+	clock_gettime(CLOCK_REALTIME, &now);
 	lock_get(&queue->lock);
 	if(queue->count == queue->capacity) {
 		queue->first = (queue->first + 1) % queue->capacity;
@@ -66,6 +70,7 @@ void ccr_queue_push(int kind, const char *a, const char *b, const char *event)
 	snprintf(p->a, sizeof(p->a), "%s", a);
 	snprintf(p->b, sizeof(p->b), "%s", b);
 	snprintf(p->event, sizeof(p->event), "%s", event ? event : "");
+	p->at_us = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 	p->seq = queue->next_seq++;
 	queue->count++;
 	lock_release(&queue->lock);
@@ -75,27 +80,34 @@ void ccr_queue_push(int kind, const char *a, const char *b, const char *event)
 	}
 }
 
-int ccr_queue_peek(ccr_pending_t *out)
+int ccr_queue_peek(ccr_pending_t *out, int max)
 {
-	int found = 0;
+	ccr_pending_t *p;
+	int n = 0;
 
 	if(queue == NULL)
 		return 0;
 	lock_get(&queue->lock);
-	if(queue->count > 0) {
-		*out = queue->items[queue->first];
-		found = 1;
+	while(n < max && n < queue->count) {
+		p = &queue->items[(queue->first + n) % queue->capacity];
+		/* A withdrawal goes alone: it is a statement of its own. */
+		if(n > 0 && p->kind != CCR_PENDING_EVENT)
+			break;
+		out[n++] = *p;
+		if(p->kind != CCR_PENDING_EVENT)
+			break;
 	}
 	lock_release(&queue->lock);
-	return found;
+	return n;
 }
 
-void ccr_queue_pop(unsigned int seq)
+void ccr_queue_pop_through(unsigned int seq)
 {
 	if(queue == NULL)
 		return;
 	lock_get(&queue->lock);
-	if(queue->count > 0 && queue->items[queue->first].seq == seq) {
+	/* Sequence numbers wrap: compare by difference. */
+	while(queue->count > 0 && (int)(seq - queue->items[queue->first].seq) >= 0) {
 		queue->first = (queue->first + 1) % queue->capacity;
 		queue->count--;
 	}

@@ -20,8 +20,8 @@ static counter_def_t counter_defs[] = {
 	{&ccr_cnt.db_failures, "db_failures", 0, 0, 0, "database connections or queries that failed or ran past the deadline"},
 	{&ccr_cnt.breaker_skipped, "breaker_skipped", 0, 0, 0, "database requests not made because the breaker was open"},
 	{&ccr_cnt.events, "events", 0, 0, 0, "call events the database took"},
-	{&ccr_cnt.events_failed, "events_failed", 0, 0, 0, "call events the database could not take at once"},
-	{&ccr_cnt.events_late, "events_late", 0, 0, 0, "call events and withdrawals sent later, once the database was back"},
+	{&ccr_cnt.events_failed, "events_failed", 0, 0, 0, "call events the database refused (logged)"},
+	{&ccr_cnt.events_late, "events_late", 0, 0, 0, "call events and withdrawals sent over a second after they happened: the database was away or behind"},
 	{&ccr_cnt.events_dropped, "events_dropped", 0, 0, 0, "call events or withdrawals dropped: the queue was full"},
 	{0, 0, 0, 0, 0, 0}
 };

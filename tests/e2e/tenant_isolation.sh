@@ -247,6 +247,12 @@ attack "route a call as a person" "ERROR 42501" beta.admin \
 control "the proxy routes a call" "reject|480" kamailio \
 	"SELECT action, sip_status FROM ccroute.route_call('ok-1', '+8190', '+81311110000')"
 attack "the proxy reads tables" "ERROR 42501" kamailio "SELECT count(*) FROM ccroute.agent"
+attack "end acme's call as a person, in a batch" "ERROR 42501" beta.admin \
+	"SELECT ccroute.call_events(ARRAY[$acme]::bigint[], '{1}', '{ended}', ARRAY[now()])"
+attack "end acme's call as a person, alone" "ERROR 42501" beta.admin \
+	"SELECT ccroute.call_event($acme, 1, 'ended')"
+control "the proxy reports a batch of events" "0" kamailio \
+	"SELECT ccroute.call_events(ARRAY[$acme]::bigint[], '{999999}', '{ended}', ARRAY[now()])"
 before=$(su_sql "SELECT sip_ha1 FROM ccroute.agent WHERE tenant_id = $acme AND extension = '100'")
 control "set the own agent 100's SIP password" "" beta.admin \
 	"SELECT ccroute.set_agent_sip_password('100', 'a-new-long-password')"

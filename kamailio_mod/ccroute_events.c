@@ -1,0 +1,192 @@
+/*
+ * ccroute_events.c: call events, queued by SIP workers and sent in batches (see the header).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/dprint.h"
+
+#include "ccroute_breaker.h"
+#include "ccroute_db.h"
+#include "ccroute_events.h"
+#include "ccroute_queue.h"
+#include "ccroute_rpc.h"
+
+/* An entry sent more than this long after it happened counts as late (the database was away
+ * or behind). */
+#define LATE_US 1000000LL
+
+static int batchable(const char *event)
+{
+	return strcmp(event, "ringing") == 0 || strcmp(event, "answered") == 0
+		   || strcmp(event, "ended") == 0 || strcmp(event, "abandoned") == 0;
+}
+
+static int immediate(const char *event)
+{
+	return strcmp(event, "no_answer") == 0 || strcmp(event, "busy") == 0
+		   || strcmp(event, "rejected") == 0;
+}
+
+/* Sends one event now on this process's connection: 0 taken, -1 database unavailable, -2
+ * refused by the database. */
+static int send_now(const char *tenant, const char *call, const char *event, long long deadline)
+{
+	const char *params[3] = {tenant, call, event};
+	PGresult *res;
+	int refused;
+
+	res = ccr_db_run(CCR_STMT_EVENT, "call_event", 3, params, 1, deadline, &refused);
+	if(res == NULL)
+		return refused ? -2 : -1;
+	PQclear(res);
+	return 0;
+}
+
+int ccr_event_report(const char *tenant, const char *call, const char *event)
+{
+	long long deadline = ccr_now_ms() + ccr_db_timeout_ms();
+	int rc;
+
+	if(batchable(event)) {
+		ccr_queue_push(CCR_PENDING_EVENT, tenant, call, event);
+		return 0;
+	}
+	if(!immediate(event)) {
+		LM_ERR("unknown call event '%s'\n", event);
+		return -1;
+	}
+	if(!ccr_breaker_allows()) {
+		counter_inc(ccr_cnt.breaker_skipped);
+		rc = -1;
+	} else if(ccr_db_ensure(deadline) < 0) {
+		rc = -1;
+	} else {
+		rc = send_now(tenant, call, event, deadline);
+		if(rc != -1)
+			counter_inc(rc == 0 ? ccr_cnt.events : ccr_cnt.events_failed);
+	}
+	/* Unsent, it waits its turn behind the batched events (the time it happened goes with it
+	 * only as its place in the queue: call_event records the time it arrives). */
+	if(rc == -1)
+		ccr_queue_push(CCR_PENDING_EVENT, tenant, call, event);
+	return rc == 0 ? 0 : -1;
+}
+
+/* Appends "x" or ",x" to an array literal being built; 0, or -1 when it would not fit. */
+static int append(char *buf, size_t size, size_t *len, const char *item)
+{
+	int n = snprintf(buf + *len, size - *len, "%s%s", *len > 1 ? "," : "", item);
+
+	if(n < 0 || (size_t)n >= size - *len)
+		return -1;
+	*len += n;
+	return 0;
+}
+
+/* Sends batch[0..n) (events that call_events takes) in one statement: 0 taken, -1 database
+ * unavailable, -2 refused. */
+static int send_batch(const ccr_pending_t *batch, int n, long long deadline)
+{
+	/* Ids are digits (checked where the config hands them over), events plain words, times
+	 * quoted: no element needs escaping. */
+	static char tenants[CCR_EVENT_BATCH * 24 + 4], calls[CCR_EVENT_BATCH * 24 + 4],
+			events[CCR_EVENT_BATCH * 16 + 4], times[CCR_EVENT_BATCH * 40 + 4];
+	size_t lt = 1, lc = 1, le = 1, lm = 1;
+	const char *params[4] = {tenants, calls, events, times};
+	char at[40], quoted[44];
+	PGresult *res;
+	int i, refused;
+
+	tenants[0] = calls[0] = events[0] = times[0] = '{';
+	for(i = 0; i < n; i++) {
+		ccr_time_text(at, sizeof(at), batch[i].at_us);
+		snprintf(quoted, sizeof(quoted), "\"%s\"", at);
+		if(append(tenants, sizeof(tenants) - 1, &lt, batch[i].a) < 0
+				|| append(calls, sizeof(calls) - 1, &lc, batch[i].b) < 0
+				|| append(events, sizeof(events) - 1, &le, batch[i].event) < 0
+				|| append(times, sizeof(times) - 1, &lm, quoted) < 0)
+			return -2;
+	}
+	strcpy(tenants + lt, "}");
+	strcpy(calls + lc, "}");
+	strcpy(events + le, "}");
+	strcpy(times + lm, "}");
+	res = ccr_db_run(CCR_STMT_EVENTS, "call_events", 4, params, 1, deadline, &refused);
+	if(res == NULL)
+		return refused ? -2 : -1;
+	PQclear(res);
+	return 0;
+}
+
+/* Sends what peek gave: 0 done (taken, or refused and dropped), -1 database unavailable. */
+static int send_entries(const ccr_pending_t *batch, int n, long long deadline)
+{
+	int i, rc, start;
+
+	if(batch[0].kind == CCR_PENDING_WITHDRAW) {
+		const char *params[2] = {batch[0].a, batch[0].b};
+		int refused;
+		PGresult *res = ccr_db_run(
+				CCR_STMT_WITHDRAW, "withdraw_call", 2, params, 1, deadline, &refused);
+
+		if(res == NULL && !refused)
+			return -1;
+		PQclear(res);
+		return 0;
+	}
+	/* Runs of events call_events takes go together; those it does not (a no answer that
+	 * waited out an outage) go one at a time, in their place. */
+	for(start = 0; start < n; start = i) {
+		for(i = start; i < n && batchable(batch[i].event); i++)
+			;
+		if(i > start) {
+			rc = send_batch(batch + start, i - start, deadline);
+			if(rc == -2 && i - start > 1) {
+				/* One bad entry must not hold back the others: each alone. */
+				int j;
+
+				for(j = start, rc = 0; j < i && rc != -1; j++) {
+					rc = send_batch(batch + j, 1, deadline);
+					if(rc == -2)
+						counter_inc(ccr_cnt.events_failed);
+					else if(rc == 0)
+						counter_inc(ccr_cnt.events);
+				}
+				if(rc == -1)
+					return -1;
+				continue;
+			}
+		} else {
+			rc = send_now(batch[i].a, batch[i].b, batch[i].event, deadline);
+			i++;
+		}
+		if(rc == -1)
+			return -1;
+		counter_add(rc == 0 ? ccr_cnt.events : ccr_cnt.events_failed, i - start);
+	}
+	return 0;
+}
+
+void ccr_events_flush(unsigned int ticks, void *param)
+{
+	static ccr_pending_t batch[CCR_EVENT_BATCH];
+	long long until = ccr_now_ms() + ccr_db_timeout_ms();
+	long long now_us;
+	int n, i;
+
+	/* While the breaker is open the probe decides when the database is back; a backlog is
+	 * sent batch after batch, within about one deadline per step so the step ends. */
+	while(ccr_now_ms() < until && ccr_breaker_allows() && ccr_queue_length() > 0
+			&& ccr_db_ensure(ccr_now_ms() + ccr_db_timeout_ms()) == 0) {
+		n = ccr_queue_peek(batch, CCR_EVENT_BATCH);
+		if(n == 0 || send_entries(batch, n, ccr_now_ms() + ccr_db_timeout_ms()) < 0)
+			return; /* the database is away again: the entries stay */
+		now_us = ccr_wall_us();
+		for(i = 0; i < n; i++)
+			if(now_us - batch[i].at_us > LATE_US)
+				counter_inc(ccr_cnt.events_late);
+		ccr_queue_pop_through(batch[n - 1].seq);
+		ccr_breaker_success();
+	}
+}

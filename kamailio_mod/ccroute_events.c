@@ -175,10 +175,12 @@ void ccr_events_flush(unsigned int ticks, void *param)
 	long long now_us;
 	int n, i;
 
-	/* While the breaker is open the probe decides when the database is back; a backlog is
-	 * sent batch after batch, within about one deadline per step so the step ends. */
-	while(ccr_now_ms() < until && ccr_breaker_allows() && ccr_queue_length() > 0
-			&& ccr_db_ensure(ccr_now_ms() + ccr_db_timeout_ms()) == 0) {
+	/* While the breaker is open the probe decides when the database is back. One batch per
+	 * step, so that what arrives during a commit waits for the next step and goes with others
+	 * (sending again at once would mean a commit per event or two); only a backlog (a full
+	 * batch) is sent batch after batch, within about one deadline so the step ends. */
+	for(n = CCR_EVENT_BATCH; n == CCR_EVENT_BATCH && ccr_now_ms() < until && ccr_breaker_allows()
+			&& ccr_queue_length() > 0 && ccr_db_ensure(ccr_now_ms() + ccr_db_timeout_ms()) == 0;) {
 		n = ccr_queue_peek(batch, CCR_EVENT_BATCH);
 		if(n == 0 || send_entries(batch, n, ccr_now_ms() + ccr_db_timeout_ms()) < 0)
 			return; /* the database is away again: the entries stay */

@@ -49,6 +49,7 @@ int ccr_event_report(const char *tenant, const char *call, const char *event)
 	int rc;
 
 	if(batchable(event)) {
+		LM_DBG("call %s of tenant %s: %s queued\n", call, tenant, event);
 		ccr_queue_push(CCR_PENDING_EVENT, tenant, call, event);
 		return 0;
 	}
@@ -115,6 +116,7 @@ static int send_batch(const ccr_pending_t *batch, int n, long long deadline)
 	res = ccr_db_run(CCR_STMT_EVENTS, "call_events", 4, params, 1, deadline, &refused);
 	if(res == NULL)
 		return refused ? -2 : -1;
+	LM_DBG("%d call events sent, %s applied: %s %s\n", n, PQgetvalue(res, 0, 0), calls, events);
 	PQclear(res);
 	return 0;
 }

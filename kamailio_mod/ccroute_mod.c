@@ -101,7 +101,8 @@ static int mod_init(void)
 		return -1;
 	/* The probe and the sending of queued events run in processes of their own: a worker never
 	 * spends a call on them, and a probe waiting on a dead database does not hold back events.
-	 * (The core counts basic timer processes alike, whichever their unit.) */
+	 * (The core counts basic timer processes alike, whichever their unit; a utimer's interval
+	 * is in microseconds.) */
 	if(register_basic_timers(2) < 0)
 		return -1;
 	return 0;
@@ -114,14 +115,14 @@ static int child_init(int rank)
 	 * calls then go to the fallback until the database answers. */
 	if(rank == PROC_MAIN
 			&& fork_basic_utimer(PROC_TIMER, "ccroute background", 1, ccr_breaker_probe, NULL,
-					   probe_interval_ms)
+					   probe_interval_ms * 1000)
 					   < 0) {
 		LM_ERR("cannot start the module's background process\n");
 		return -1;
 	}
 	if(rank == PROC_MAIN
 			&& fork_basic_utimer(PROC_TIMER, "ccroute events", 1, ccr_events_flush, NULL,
-					   event_interval_ms)
+					   event_interval_ms * 1000)
 					   < 0) {
 		LM_ERR("cannot start the module's event process\n");
 		return -1;

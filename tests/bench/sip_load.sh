@@ -119,12 +119,9 @@ measure() {
 }
 
 echo "Measuring: rates $RATES, ${STEP_SECONDS}s each..."
-rows=$(
-	measure nodb
-	measure stock
-	measure ccroute
-)
-best() { cat "$STACK_DIR/$1.best"; }
+# PROXIES picks some of them, for a quick look; the report's ratio needs stock and ccroute.
+rows=$(for p in ${PROXIES:-nodb stock ccroute}; do measure "$p"; done)
+best() { cat "$STACK_DIR/$1.best" 2>/dev/null || echo 0; }
 ratio=$(awk -v a="$(best ccroute)" -v b="$(best stock)" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
 
 mkdir -p tests/bench/results
@@ -152,8 +149,9 @@ call of its step completed without a single retransmission. ccroute / stock: **$
 - nodb: the proxy alone, no database (tests/bench/kamailio_baseline.cfg).
 - stock: the same proxy with sqlops calling stock.route() on INVITE and stock.release() on BYE
   (tests/bench/stock.sql): two commits per call.
-- ccroute: the shipped kamailio_mod/kamailio.cfg: route_call on INVITE, then the call's
-  answer and end reported (call_event), with the tenant's limits, hours, strategy, row-level
-  security, explanation, agent state and history: three commits per call.
+- ccroute: the shipped kamailio_mod/kamailio.cfg: route_call on INVITE (one commit), with the
+  tenant's limits, hours, strategy, row-level security, explanation, agent state and history;
+  the call's answer and end are queued by the proxy and sent with other calls' in one
+  call_events statement every event_interval_ms (10 ms): one commit per batch.
 EOF
 cat "$report"

@@ -16,8 +16,8 @@ source tests/bench/common.sh
 TENANTS=${TENANTS:-100}
 AGENTS=${AGENTS:-50}
 STEP_SECONDS=${STEP_SECONDS:-10}
-RATES=${RATES:-"250 500 750 1000 1250 1500 2000 2500"}
-COMMON_RATE=${COMMON_RATE:-250}
+RATES=${RATES:-"250 500 1000 1500 2000 2250 2500 3000"}
+COMMON_RATE=${COMMON_RATE:-1000}
 CHILDREN=${CHILDREN:-8}
 
 bench_pg_start
@@ -74,9 +74,31 @@ start_proxy() {
 }
 
 
-# step RATE: STEP_SECONDS of calls at RATE; prints "calls failed retransmissions commits wal".
+# tree_ticks PID: CPU time (clock ticks, user and system) of a process and its children: the
+# postmaster and its backends, or Kamailio's main process and the processes it forked. Children
+# that exited (autovacuum workers, say) count through the parent's reaped-children times.
+tree_ticks() {
+	local root=$1 t=0 p f
+	for p in $(ps -e -o pid=,ppid= | awk -v r="$root" '$1 == r || $2 == r {print $1}'); do
+		f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+		set -- $f
+		t=$((t + ${12:-0} + ${13:-0}))
+	done
+	f=$(sed 's/^.*) //' "/proc/$root/stat" 2>/dev/null) && { set -- $f; t=$((t + ${14:-0} + ${15:-0})); }
+	echo "$t"
+}
+pg_ticks() { tree_ticks "$(head -n 1 "$STACK_DIR/pg/data/postmaster.pid")"; }
+kam_ticks() { tree_ticks "$(cat "$STACK_DIR/kamailio/kamailio.pid")"; }
+
+# step RATE: STEP_SECONDS of calls at RATE; prints "calls failed retransmissions commits wal
+# pg_ticks kamailio_ticks".
 step() {
-	local rate=$1 stats lsn0 c0 calls failed retrans
+	local rate=$1 stats lsn0 c0 calls failed retrans pg0 kam0
+	# Backends report their commits to the statistics at most once a second, an idle one within
+	# ten: at the step whose commits are reported, wait for them on both sides.
+	[ "$rate" = "$COMMON_RATE" ] && sleep 11
+	pg0=$(pg_ticks)
+	kam0=$(kam_ticks)
 	lsn0=$(q "SELECT pg_current_wal_lsn()")
 	c0=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'ccroute'")
 	rm -f "$STACK_DIR"/step_stats.csv
@@ -85,6 +107,7 @@ step() {
 		-nostdin -timeout $((STEP_SECONDS + 30)) -timeout_error -trace_err -error_file step.errors \
 		-trace_stat -stf step_stats.csv -fd 1 "127.0.0.1:$KAM_PORT" >"$STACK_DIR/step.out" 2>&1)
 	sleep 1
+	[ "$rate" = "$COMMON_RATE" ] && sleep 10
 	# The summary sipp prints on exit, once every call has ended (the statistics file's last
 	# line can be written before the last calls end).
 	summary() { sed -n "s/^ *$1 *|[^|]*| *\([0-9]*\).*/\1/p" "$STACK_DIR/step.out" | tail -n 1; }
@@ -92,22 +115,24 @@ step() {
 	failed=$(summary 'Failed call')
 	stats=$(tail -n 1 "$STACK_DIR/step_stats.csv")
 	retrans=$(echo "$stats" | cut -d';' -f"$(head -n 1 "$STACK_DIR/step_stats.csv" | tr ';' '\n' | grep -nx 'Retransmissions(C)' | cut -d: -f1)")
-	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')")"
+	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')") $(($(pg_ticks) - pg0)) $(($(kam_ticks) - kam0))"
 }
 
 # measure NAME: rising rates until a step fails or retransmits; prints a table row.
 measure() {
-	local name=$1 best=0 rate calls failed retrans commits wal per_commit=- per_wal=-
+	local name=$1 best=0 rate calls failed retrans commits wal pgt kamt per_commit=- per_wal=- pg_cpu=- kam_cpu=-
 	reset_agents
 	start_proxy "$name" || { echo "| $name | did not start | | | |"; return; }
 	# A first step warms the proxy's connections and the router's caches up.
 	step "$COMMON_RATE" >/dev/null
 	for rate in $RATES; do
-		read -r calls failed retrans commits wal < <(step "$rate")
+		read -r calls failed retrans commits wal pgt kamt < <(step "$rate")
 		echo "  $name at $rate calls/s: $calls completed, $failed failed, $retrans retransmissions" >&2
 		if [ "$rate" = "$COMMON_RATE" ] && [ "${calls:-0}" -gt 0 ]; then
 			per_commit=$(awk -v c="$commits" -v n="$calls" 'BEGIN {printf "%.2f", c / n}')
 			per_wal=$(awk -v w="$wal" -v n="$calls" 'BEGIN {printf "%.0f", w / n}')
+			pg_cpu=$(awk -v t="$pgt" -v n="$calls" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", t * 1000 / hz / n}')
+			kam_cpu=$(awk -v t="$kamt" -v n="$calls" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", t * 1000 / hz / n}')
 		fi
 		[ "${failed:-1}" = 0 ] && [ "${retrans:-1}" = 0 ] && [ "${calls:-0}" = $((rate * STEP_SECONDS)) ] || break
 		best=$rate
@@ -115,7 +140,7 @@ measure() {
 	done
 	stack_kamailio_stop
 	echo "$best" >"$STACK_DIR/$name.best"
-	printf '| %s | %s | %s | %s |\n' "$name" "$best" "$per_commit" "$per_wal"
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$best" "$per_commit" "$per_wal" "$pg_cpu" "$kam_cpu"
 }
 
 echo "Measuring: rates $RATES, ${STEP_SECONDS}s each..."
@@ -139,12 +164,16 @@ Data: $TENANTS tenants x $AGENTS agents, all ready; each call dials a random ten
 answered at once (200, no 180: tests/sipp/agent_answer.xml), lasts 200 ms and is hung up by the
 caller.
 
-| proxy | highest rate with every call completed and no retransmission (calls/s) | commits per call at $COMMON_RATE calls/s | WAL bytes per call at $COMMON_RATE calls/s |
-| --- | --- | --- | --- |
+| proxy | highest rate with every call completed and no retransmission (calls/s) | commits per call | WAL bytes per call | PostgreSQL CPU ms per call | Kamailio CPU ms per call |
+| --- | --- | --- | --- | --- | --- |
 $rows
 
 Rates tried: $RATES (${STEP_SECONDS} s each, after a warm-up step); a rate counts only if every
 call of its step completed without a single retransmission. ccroute / stock: **$ratio**.
+Commits, WAL and CPU per call are measured over the step at $COMMON_RATE calls/s (CPU: user and
+system time of the postmaster and its backends, and of Kamailio's processes; sipp's own is not
+counted). When the proxy alone (nodb) tops out at about the same rate as the others, the
+highest rate measures the machine, not the database work: the CPU per call then tells them apart.
 
 - nodb: the proxy alone, no database (tests/bench/kamailio_baseline.cfg).
 - stock: the same proxy with sqlops calling stock.route() on INVITE and stock.release() on BYE

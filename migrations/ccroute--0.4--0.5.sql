@@ -22,6 +22,9 @@ SET ccroute.tenant_context = ''
 AS $$
 DECLARE
     t bigint;
+    has_ringing boolean;
+    has_answered boolean;
+    has_end boolean;
     n integer;
     applied integer := 0;
 BEGIN
@@ -39,96 +42,107 @@ BEGIN
                   HINT = 'A no answer, a busy or a rejection goes through call_event, one at a time.';
     END IF;
 
-    FOR t IN SELECT DISTINCT tn FROM unnest(p_tenant) AS tn LOOP
+    -- Each tenant's statements run only for the kinds of event it has in the batch: a batch
+    -- usually holds one or two events of each of many tenants.
+    FOR t, has_ringing, has_answered, has_end IN
+        SELECT tn, bool_or(ev = 'ringing'), bool_or(ev = 'answered'), bool_or(ev IN ('ended', 'abandoned'))
+          FROM unnest(p_tenant, p_event) AS u(tn, ev) GROUP BY tn
+    LOOP
         PERFORM set_config('ccroute.tenant_context', t::text, true);
 
-        WITH e AS (
-            SELECT c, min(at) AS at FROM unnest(p_tenant, p_call, p_event, p_at) AS u(tn, c, ev, at)
-             WHERE tn = t AND ev = 'ringing' GROUP BY c
-        ), rung AS (
-            -- A ringing that arrives after the call was offered to the next agent is not that
-            -- agent's: it is ignored.
-            UPDATE ccroute.live_call l
-               SET state = 'ringing', ringing_at = least(e.at, clock_timestamp())
-              FROM e
-             WHERE l.tenant_id = t AND l.call_seq = e.c AND l.state = 'offered'
-               AND e.at >= coalesce(l.offered_at, l.arrived_at)
-            RETURNING 1
-        )
-        SELECT count(*) INTO n FROM rung;
-        applied := applied + n;
+        IF has_ringing THEN
+            WITH e AS (
+                SELECT c, min(at) AS at FROM unnest(p_tenant, p_call, p_event, p_at) AS u(tn, c, ev, at)
+                 WHERE tn = t AND ev = 'ringing' GROUP BY c
+            ), rung AS (
+                -- A ringing that arrives after the call was offered to the next agent is not that
+                -- agent's: it is ignored.
+                UPDATE ccroute.live_call l
+                   SET state = 'ringing', ringing_at = least(e.at, clock_timestamp())
+                  FROM e
+                 WHERE l.tenant_id = t AND l.call_seq = e.c AND l.state = 'offered'
+                   AND e.at >= coalesce(l.offered_at, l.arrived_at)
+                RETURNING 1
+            )
+            SELECT count(*) INTO n FROM rung;
+            applied := applied + n;
+        END IF;
 
-        WITH e AS (
-            SELECT c, min(at) AS at FROM unnest(p_tenant, p_call, p_event, p_at) AS u(tn, c, ev, at)
-             WHERE tn = t AND ev = 'answered' GROUP BY c
-        ), answered AS (
-            UPDATE ccroute.live_call l
-               SET state = 'answered',
-                   answered_at = greatest(coalesce(l.offered_at, l.arrived_at),
-                                          least(e.at, clock_timestamp()))
-              FROM e
-             WHERE l.tenant_id = t AND l.call_seq = e.c AND l.state <> 'answered'
-            RETURNING l.agent_id, l.answered_at
-        ), on_call AS (
-            UPDATE ccroute.agent_state s
-               SET state = 'on_call', since = a.answered_at, reserved_until = NULL,
-                   no_answer_streak = 0
-              FROM answered a
-             WHERE s.tenant_id = t AND s.agent_id = a.agent_id
-        )
-        SELECT count(*) INTO n FROM answered;
-        applied := applied + n;
+        IF has_answered THEN
+            WITH e AS (
+                SELECT c, min(at) AS at FROM unnest(p_tenant, p_call, p_event, p_at) AS u(tn, c, ev, at)
+                 WHERE tn = t AND ev = 'answered' GROUP BY c
+            ), answered AS (
+                UPDATE ccroute.live_call l
+                   SET state = 'answered',
+                       answered_at = greatest(coalesce(l.offered_at, l.arrived_at),
+                                              least(e.at, clock_timestamp()))
+                  FROM e
+                 WHERE l.tenant_id = t AND l.call_seq = e.c AND l.state <> 'answered'
+                RETURNING l.agent_id, l.answered_at
+            ), on_call AS (
+                UPDATE ccroute.agent_state s
+                   SET state = 'on_call', since = a.answered_at, reserved_until = NULL,
+                       no_answer_streak = 0
+                  FROM answered a
+                 WHERE s.tenant_id = t AND s.agent_id = a.agent_id
+            )
+            SELECT count(*) INTO n FROM answered;
+            applied := applied + n;
+        END IF;
 
         -- An answered agent goes to wrap-up (or is ready at once) with its day's counters
         -- updated; an agent whose phone was still ringing is free again, keeping its place.
-        WITH e AS (
-            SELECT c, min(at) AS at FROM unnest(p_tenant, p_call, p_event, p_at) AS u(tn, c, ev, at)
-             WHERE tn = t AND ev IN ('ended', 'abandoned') GROUP BY c
-        ), gone AS (
-            DELETE FROM ccroute.live_call l
-             USING e
-             WHERE l.tenant_id = t AND l.call_seq = e.c
-            RETURNING l.*, greatest(coalesce(l.answered_at, l.arrived_at),
-                                    least(e.at, clock_timestamp())) AS ended_at
-        ), history AS (
-            INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts,
-                action, target, sip_status, reason, skill_id, agent_id, attempts, outcome,
-                explanation, arrived_at, offered_at, answered_at, ended_at, wait_seconds,
-                talk_seconds)
-            SELECT g.tenant_id, g.call_seq, g.call_id, g.caller, g.dialed, g.facts, g.action,
-                   g.target, NULL, NULL, g.skill_id, g.agent_id, g.attempts,
-                   CASE WHEN g.answered_at IS NOT NULL THEN 'answered'
-                        WHEN g.state = 'failed' THEN 'no_answer'
-                        ELSE 'abandoned' END,
-                   g.explanation, g.arrived_at, g.offered_at, g.answered_at, g.ended_at,
-                   extract(epoch FROM coalesce(g.answered_at, g.ended_at) - g.arrived_at),
-                   extract(epoch FROM g.ended_at - g.answered_at)
-              FROM gone g
-            RETURNING 1
-        ), freed AS (
-            UPDATE ccroute.agent_state s
-               SET state = CASE WHEN g.answered_at IS NOT NULL AND a.wrapup_seconds > 0
-                                THEN 'wrap_up' ELSE 'ready' END,
-                   available_at = CASE WHEN g.answered_at IS NOT NULL AND a.wrapup_seconds > 0
-                                       THEN g.ended_at + make_interval(secs => a.wrapup_seconds) END,
-                   since = g.ended_at, reserved_until = NULL,
-                   idle_since = CASE WHEN g.answered_at IS NULL THEN s.idle_since
-                                     ELSE g.ended_at + make_interval(secs => a.wrapup_seconds) END,
-                   calls_today = CASE WHEN g.answered_at IS NULL THEN s.calls_today
-                                      ELSE CASE WHEN s.stats_day = d.local_day THEN s.calls_today ELSE 0 END + 1 END,
-                   talk_seconds_today = CASE WHEN g.answered_at IS NULL THEN s.talk_seconds_today
-                                             ELSE CASE WHEN s.stats_day = d.local_day THEN s.talk_seconds_today ELSE 0 END
-                                                  + extract(epoch FROM g.ended_at - g.answered_at)::integer END,
-                   stats_day = CASE WHEN g.answered_at IS NULL THEN s.stats_day ELSE d.local_day END
-              FROM gone g
-              JOIN ccroute.agent a ON a.tenant_id = g.tenant_id AND a.agent_id = g.agent_id
-              JOIN ccroute.tenant tt ON tt.tenant_id = g.tenant_id
-             CROSS JOIN LATERAL (SELECT (g.ended_at AT TIME ZONE tt.time_zone)::date AS local_day) d
-             WHERE s.tenant_id = g.tenant_id AND s.agent_id = g.agent_id
-               AND (g.answered_at IS NOT NULL OR s.state = 'reserved')
-        )
-        SELECT count(*) INTO n FROM history;
-        applied := applied + n;
+        IF has_end THEN
+            WITH e AS (
+                SELECT c, min(at) AS at FROM unnest(p_tenant, p_call, p_event, p_at) AS u(tn, c, ev, at)
+                 WHERE tn = t AND ev IN ('ended', 'abandoned') GROUP BY c
+            ), gone AS (
+                DELETE FROM ccroute.live_call l
+                 USING e
+                 WHERE l.tenant_id = t AND l.call_seq = e.c
+                RETURNING l.*, greatest(coalesce(l.answered_at, l.arrived_at),
+                                        least(e.at, clock_timestamp())) AS ended_at
+            ), history AS (
+                INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts,
+                    action, target, sip_status, reason, skill_id, agent_id, attempts, outcome,
+                    explanation, arrived_at, offered_at, answered_at, ended_at, wait_seconds,
+                    talk_seconds)
+                SELECT g.tenant_id, g.call_seq, g.call_id, g.caller, g.dialed, g.facts, g.action,
+                       g.target, NULL, NULL, g.skill_id, g.agent_id, g.attempts,
+                       CASE WHEN g.answered_at IS NOT NULL THEN 'answered'
+                            WHEN g.state = 'failed' THEN 'no_answer'
+                            ELSE 'abandoned' END,
+                       g.explanation, g.arrived_at, g.offered_at, g.answered_at, g.ended_at,
+                       extract(epoch FROM coalesce(g.answered_at, g.ended_at) - g.arrived_at),
+                       extract(epoch FROM g.ended_at - g.answered_at)
+                  FROM gone g
+                RETURNING 1
+            ), freed AS (
+                UPDATE ccroute.agent_state s
+                   SET state = CASE WHEN g.answered_at IS NOT NULL AND a.wrapup_seconds > 0
+                                    THEN 'wrap_up' ELSE 'ready' END,
+                       available_at = CASE WHEN g.answered_at IS NOT NULL AND a.wrapup_seconds > 0
+                                           THEN g.ended_at + make_interval(secs => a.wrapup_seconds) END,
+                       since = g.ended_at, reserved_until = NULL,
+                       idle_since = CASE WHEN g.answered_at IS NULL THEN s.idle_since
+                                         ELSE g.ended_at + make_interval(secs => a.wrapup_seconds) END,
+                       calls_today = CASE WHEN g.answered_at IS NULL THEN s.calls_today
+                                          ELSE CASE WHEN s.stats_day = d.local_day THEN s.calls_today ELSE 0 END + 1 END,
+                       talk_seconds_today = CASE WHEN g.answered_at IS NULL THEN s.talk_seconds_today
+                                                 ELSE CASE WHEN s.stats_day = d.local_day THEN s.talk_seconds_today ELSE 0 END
+                                                      + extract(epoch FROM g.ended_at - g.answered_at)::integer END,
+                       stats_day = CASE WHEN g.answered_at IS NULL THEN s.stats_day ELSE d.local_day END
+                  FROM gone g
+                  JOIN ccroute.agent a ON a.tenant_id = g.tenant_id AND a.agent_id = g.agent_id
+                  JOIN ccroute.tenant tt ON tt.tenant_id = g.tenant_id
+                 CROSS JOIN LATERAL (SELECT (g.ended_at AT TIME ZONE tt.time_zone)::date AS local_day) d
+                 WHERE s.tenant_id = g.tenant_id AND s.agent_id = g.agent_id
+                   AND (g.answered_at IS NOT NULL OR s.state = 'reserved')
+            )
+            SELECT count(*) INTO n FROM history;
+            applied := applied + n;
+        END IF;
     END LOOP;
     RETURN applied;
 END

@@ -11,6 +11,8 @@ bench_pg_start() {
 		max_wal_size = 4GB
 		max_connections = 200
 	EOF
+	# For a closer look, more settings (BENCH_PG_CONF="pg_stat_statements.track = all", say).
+	[ -z "${BENCH_PG_CONF:-}" ] || echo "$BENCH_PG_CONF" >>"$STACK_DIR/pg/data/postgresql.conf"
 	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -l "$STACK_DIR/pg/server.log" -w restart >/dev/null
 }
 

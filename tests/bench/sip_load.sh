@@ -47,6 +47,8 @@ SQL
 	for i in $(seq 1 "$TENANTS"); do printf '+8131%07d;+819000000000;\n' "$i"; done
 } >"$STACK_DIR/numbers.csv"
 
+if [ -n "${DETAIL:-}" ]; then q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null 2>&1; fi
+
 # start_proxy NAME: Kamailio with one of the three configurations.
 start_proxy() {
 	case $1 in
@@ -100,6 +102,8 @@ step() {
 	pg0=$(pg_ticks)
 	kam0=$(kam_ticks)
 	lsn0=$(q "SELECT pg_current_wal_lsn()")
+	[ -n "${DETAIL:-}" ] && [ "$rate" = "$COMMON_RATE" ] &&
+		q "SELECT pg_stat_statements_reset()" >/dev/null 2>&1
 	c0=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'ccroute'")
 	rm -f "$STACK_DIR"/step_stats.csv
 	(cd "$STACK_DIR" && sipp -sf "$STACK_ROOT/tests/sipp/caller_uac.xml" -inf "$STACK_DIR/numbers.csv" \
@@ -115,12 +119,23 @@ step() {
 	failed=$(summary 'Failed call')
 	stats=$(tail -n 1 "$STACK_DIR/step_stats.csv")
 	retrans=$(echo "$stats" | cut -d';' -f"$(head -n 1 "$STACK_DIR/step_stats.csv" | tr ';' '\n' | grep -nx 'Retransmissions(C)' | cut -d: -f1)")
+	if [ -n "${DETAIL:-}" ] && [ "$rate" = "$COMMON_RATE" ]; then
+		# For a closer look (DETAIL=prefix): the step's WAL by record type, and its statements
+		# when pg_stat_statements is loaded (BENCH_PG_CONF).
+		stack_as_pg "$STACK_PG_BIN/pg_waldump" --stats=record -p "$STACK_DIR/pg/data/pg_wal" \
+			-s "$lsn0" -e "$(q "SELECT pg_current_wal_lsn()")" >"$DETAIL-$PROXY_NAME-wal.txt" 2>&1
+		psql -X -c "SELECT calls, round(total_exec_time::numeric, 1) AS ms,
+			round((total_exec_time / calls)::numeric, 3) AS ms_each, left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+			FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" \
+			>"$DETAIL-$PROXY_NAME-statements.txt" 2>&1
+	fi
 	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')") $(($(pg_ticks) - pg0)) $(($(kam_ticks) - kam0))"
 }
 
 # measure NAME: rising rates until a step fails or retransmits; prints a table row.
 measure() {
 	local name=$1 best=0 rate calls failed retrans commits wal pgt kamt per_commit=- per_wal=- pg_cpu=- kam_cpu=-
+	PROXY_NAME=$name
 	reset_agents
 	start_proxy "$name" || { echo "| $name | did not start | | | |"; return; }
 	# A first step warms the proxy's connections and the router's caches up.

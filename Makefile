@@ -13,6 +13,7 @@ deps:
 build: deps
 	@$(MAKE) -s -C pg_ext with_llvm=no
 	@$(MAKE) -s -C kamailio_mod
+	@$(MAKE) -s -C rules
 
 # The extension goes where PostgreSQL looks for it; the module is loaded from the build tree by the
 # tests and the demo, and `make -C kamailio_mod install` puts it beside Kamailio's own.
@@ -34,3 +35,4 @@ bench: install
 clean:
 	@$(MAKE) -s -C pg_ext clean
 	@$(MAKE) -s -C kamailio_mod clean
+	@$(MAKE) -s -C rules clean

@@ -224,3 +224,216 @@ BEGIN
     RETURN 'failed';
 END
 $$;
+
+------------------------------------------------------------------------------------------------
+-- Tenants' routing rules, in Lua (rule_sandbox.c). A tenant has versions of its rule, each
+-- saved only if it compiles in the sandbox, and at most one active; activating a version (or
+-- rolling back to an earlier one) is one statement. Every change is audited.
+
+CREATE TABLE ccroute.routing_rule (
+    tenant_id   bigint NOT NULL DEFAULT ccroute.current_tenant()
+                REFERENCES ccroute.tenant (tenant_id),
+    version     integer NOT NULL,
+    source      text NOT NULL,
+    note        text,
+    author      text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    active      boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (tenant_id, version)
+);
+CREATE UNIQUE INDEX routing_rule_active ON ccroute.routing_rule (tenant_id) WHERE active;
+
+-- What went wrong when a rule ran on a call (the call itself was routed as if there were no
+-- rule). At most one row per tenant, backend and second: a rule failing on every call must
+-- not write as much as the calls.
+CREATE TABLE ccroute.rule_error (
+    tenant_id   bigint NOT NULL DEFAULT ccroute.current_tenant(),
+    error_id    bigint GENERATED ALWAYS AS IDENTITY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    version     integer NOT NULL,
+    stop        text NOT NULL,
+    message     text NOT NULL,
+    call_id     text,
+    PRIMARY KEY (tenant_id, error_id)
+);
+
+-- Where a rule may forward a call, by name: set by the platform, not by the tenant, so that a
+-- rule is never a way to place calls to any number.
+CREATE TABLE ccroute.destination (
+    tenant_id   bigint NOT NULL DEFAULT ccroute.current_tenant()
+                REFERENCES ccroute.tenant (tenant_id),
+    name        text NOT NULL CHECK (name ~ '^[a-z0-9_]{1,63}$'),
+    uri         text NOT NULL CHECK (uri ~ '^sips?:[^\s"<>]{1,250}$'),
+    PRIMARY KEY (tenant_id, name)
+);
+
+SELECT ccroute.protect_table(t::regclass, true, audit)
+  FROM (VALUES ('ccroute.routing_rule', true), ('ccroute.rule_error', false),
+               ('ccroute.destination', true)) AS v (t, audit);
+
+-- The router keeps the active rule and the destinations in its cache: they tell it of changes.
+DO $triggers$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['routing_rule', 'destination'] LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ccroute.%I '
+            'FOR EACH STATEMENT EXECUTE FUNCTION ccroute.config_changed()', t);
+        EXECUTE pg_catalog.format('ALTER TABLE ccroute.%I ENABLE ALWAYS TRIGGER config_changed', t);
+    END LOOP;
+END
+$triggers$;
+
+-- NULL when the source compiles in the sandbox (with the current limits), else why not, as
+-- "stop: message" with the Lua error's line.
+CREATE FUNCTION ccroute.rule_problem(p_source text) RETURNS text
+AS 'MODULE_PATHNAME', 'ccroute_rule_problem'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION ccroute.save_rule(p_source text, p_note text DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    id bigint := ccroute.enter_own_tenant();
+    problem text;
+    v integer;
+BEGIN
+    IF NOT pg_has_role(session_user, 'ccroute_tenant_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'only a tenant admin saves routing rules' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    problem := ccroute.rule_problem(p_source);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'the rule was not saved: %', problem
+            USING ERRCODE = CASE WHEN problem LIKE 'syntax:%' THEN 'syntax_error' ELSE 'invalid_parameter_value' END,
+                  HINT = 'rules/README.md describes what a rule may do; rules/ccroute-rule-check tries one offline.';
+    END IF;
+    -- One version at a time per tenant: the row lock on the tenant orders concurrent saves.
+    PERFORM 1 FROM ccroute.tenant WHERE tenant_id = id FOR UPDATE;
+    SELECT coalesce(max(r.version), 0) + 1 INTO v FROM ccroute.routing_rule r WHERE r.tenant_id = id;
+    INSERT INTO ccroute.routing_rule (tenant_id, version, source, note, author)
+    VALUES (id, v, p_source, p_note, session_user);
+    RETURN v;
+END
+$$;
+
+-- Makes a version the active one (or, with NULL, none): one transaction, so calls see the old
+-- rule or the new one, never neither. Rolling back is activating an earlier version.
+CREATE FUNCTION ccroute.activate_rule(p_version integer) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    id bigint := ccroute.enter_own_tenant();
+BEGIN
+    IF NOT pg_has_role(session_user, 'ccroute_tenant_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'only a tenant admin activates routing rules' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p_version IS NOT NULL AND NOT EXISTS (SELECT FROM ccroute.routing_rule r
+                                              WHERE r.tenant_id = id AND r.version = p_version) THEN
+        RAISE EXCEPTION 'there is no rule version %', p_version USING ERRCODE = 'undefined_object';
+    END IF;
+    -- Two statements in one transaction: the old version off, then the new one on (at most
+    -- one is active at any moment: a unique index says so).
+    UPDATE ccroute.routing_rule r SET active = false WHERE r.tenant_id = id AND r.active;
+    UPDATE ccroute.routing_rule r SET active = true WHERE r.tenant_id = id AND r.version = p_version;
+END
+$$;
+
+CREATE FUNCTION ccroute.add_destination(p_tenant text, p_name text, p_uri text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    id bigint := ccroute.enter_tenant(p_tenant);
+BEGIN
+    INSERT INTO ccroute.destination (tenant_id, name, uri) VALUES (id, p_name, p_uri)
+        ON CONFLICT (tenant_id, name) DO UPDATE SET uri = excluded.uri;
+END
+$$;
+
+CREATE FUNCTION ccroute.remove_destination(p_tenant text, p_name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    id bigint := ccroute.enter_tenant(p_tenant);
+BEGIN
+    DELETE FROM ccroute.destination d WHERE d.tenant_id = id AND d.name = p_name;
+END
+$$;
+
+-- A dry run: what the rule (the given source, or the active one when NULL) would decide for a
+-- call to one of the tenant's own numbers, with its agents as they are now. Nothing is
+-- reserved or recorded.
+CREATE FUNCTION ccroute.try_rule(p_source text, p_dialed text, p_caller text DEFAULT '+10000000000',
+                                 p_facts jsonb DEFAULT '{}') RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ccroute_try_rule'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+SET enable_seqscan = off;
+
+DO $owners$
+DECLARE
+    f text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY['ccroute.rule_problem(text)', 'ccroute.save_rule(text, text)',
+                             'ccroute.activate_rule(integer)', 'ccroute.add_destination(text, text, text)',
+                             'ccroute.remove_destination(text, text)', 'ccroute.try_rule(text, text, text, jsonb)']
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO ccroute_owner', f);
+    END LOOP;
+END
+$owners$;
+GRANT EXECUTE ON FUNCTION ccroute.save_rule(text, text), ccroute.activate_rule(integer),
+    ccroute.try_rule(text, text, text, jsonb) TO ccroute_tenant_admin;
+GRANT EXECUTE ON FUNCTION ccroute.add_destination(text, text, text), ccroute.remove_destination(text, text)
+    TO ccroute_platform_dba;
+GRANT SELECT ON ccroute.routing_rule, ccroute.rule_error, ccroute.destination TO ccroute_tenant_admin;
+GRANT SELECT ON ccroute.routing_rule, ccroute.destination TO ccroute_supervisor;
+
+------------------------------------------------------------------------------------------------
+-- A withdrawal first waits for any decision of the same call still in progress (route_call
+-- holds a shared advisory lock on the call until it ends): a decision whose commit was slow
+-- (a disk flush after a freeze) would otherwise become visible just after the withdrawal had
+-- looked and found nothing, and its agent would stay reserved for a call gone elsewhere.
+
+CREATE OR REPLACE FUNCTION ccroute.withdraw_call(p_call_id text, p_dialed text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    id bigint;
+    c ccroute.live_call;
+BEGIN
+    -- 1667461748 = 0x63637274, "ccrt": the router's lock class (route_call.c).
+    PERFORM pg_advisory_xact_lock(1667461748, hashtext(p_call_id COLLATE "C"));
+    SELECT d.tenant_id INTO id FROM ccroute.did_directory d WHERE d.did = p_dialed;
+    IF id IS NULL THEN
+        RETURN 'unknown_call';
+    END IF;
+    PERFORM set_config('ccroute.tenant_context', id::text, true);
+    SELECT * INTO c FROM ccroute.live_call l
+     WHERE l.tenant_id = id AND l.call_id = p_call_id AND l.answered_at IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'unknown_call';
+    END IF;
+    IF c.agent_id IS NOT NULL THEN
+        UPDATE ccroute.agent_state s SET state = 'ready', since = now(), reserved_until = NULL
+         WHERE s.tenant_id = id AND s.agent_id = c.agent_id AND s.state = 'reserved';
+    END IF;
+    c.action := 'fallback';
+    c.target := NULL;
+    c.agent_id := NULL;
+    PERFORM ccroute.finish_call(c, 'fallback', NULL, 'the proxy sent the call to its fallback');
+    RETURN 'withdrawn';
+END
+$$;

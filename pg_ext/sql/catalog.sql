@@ -95,7 +95,8 @@ SELECT c.oid::regclass AS unaudited_table
                          'agent_state',     -- changed per call; set_agent_state() is audited
                          'audit_log',       -- the log itself
                          'role_map',        -- written only with person, which is audited
-                         'did_directory')   -- written only with did, which is audited
+                         'did_directory',   -- written only with did, which is audited
+                         'rule_error')      -- written by the router: what a rule's run hit
    AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'audit');
 
 DROP EXTENSION ccroute;

@@ -8,6 +8,7 @@
 
 #include "commit_deadline.h"
 #include "route_call.h"
+#include "rule_call.h"
 #include "tenant_context.h"
 
 PG_MODULE_MAGIC;
@@ -20,5 +21,6 @@ _PG_init(void)
 	ccroute_define_tenant_context();
 	ccroute_define_router_settings();
 	ccroute_define_commit_deadline();
+	ccroute_define_rule_settings();
 	MarkGUCPrefixReserved("ccroute");
 }

@@ -37,16 +37,11 @@
 
 static const char *const config_tables[] = {
 	"tenant", "sip_domain", "skill", "did", "did_directory", "did_requirement",
-	"schedule", "schedule_slot", "holiday"
+	"schedule", "schedule_slot", "holiday", "routing_rule", "destination"
 };
 #define NCONFIG_TABLES lengthof(config_tables)
 
-typedef struct AgentSkill
-{
-	int64		agent_id;
-	int64		skill_id;
-	int			proficiency;
-} AgentSkill;
+typedef CcAgentSkill AgentSkill;
 
 typedef struct TenantAgentSkills
 {
@@ -73,6 +68,8 @@ static SPIPlanPtr directory_plan,
 			domain_plan,
 			holiday_plan,
 			skill_plan,
+			rule_plan,
+			destination_plan,
 			agent_skill_plan;
 
 static bool callback_registered = false;
@@ -256,7 +253,7 @@ load_tenant(CcTenant *t)
 	}
 	qsort(t->holidays, n, sizeof(DateADT), compare_dates);
 
-	n = query(&skill_plan, "SELECT skill_id, strategy, overflow_skill_id, overflow_destination "
+	n = query(&skill_plan, "SELECT skill_id, strategy, overflow_skill_id, overflow_destination, name "
 			  "  FROM ccroute.skill WHERE tenant_id OPERATOR(pg_catalog.=) $1", 1, types, v);
 	t->nskills = n;
 	t->skills = MemoryContextAlloc(config_ctx, sizeof(CcSkill) * (n + 1));
@@ -266,8 +263,25 @@ load_tenant(CcTenant *t)
 		t->skills[i].strategy = cached_text(i, 2);
 		t->skills[i].overflow_skill_id = col_int8(i, 3);
 		t->skills[i].overflow_destination = cached_text(i, 4);
+		t->skills[i].name = cached_text(i, 5);
 	}
 	qsort(t->skills, n, sizeof(CcSkill), compare_skills);
+
+	n = query(&rule_plan, "SELECT version, source FROM ccroute.routing_rule "
+			  " WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND active", 1, types, v);
+	t->rule_version = n == 1 ? col_int4(0, 1) : 0;
+	t->rule_source = n == 1 ? cached_text(0, 2) : NULL;
+
+	n = query(&destination_plan, "SELECT name, uri FROM ccroute.destination "
+			  " WHERE tenant_id OPERATOR(pg_catalog.=) $1", 1, types, v);
+	t->ndestinations = n;
+	t->destination_names = MemoryContextAlloc(config_ctx, sizeof(char *) * (n + 1));
+	t->destination_uris = MemoryContextAlloc(config_ctx, sizeof(char *) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		t->destination_names[i] = cached_text(i, 1);
+		t->destination_uris[i] = cached_text(i, 2);
+	}
 }
 
 /* The tenant's number, read in the tenant's context. */
@@ -390,6 +404,24 @@ cc_skill(const CcTenant *tenant, int64 skill_id)
 	return bsearch(&key, tenant->skills, tenant->nskills, sizeof(CcSkill), compare_skills);
 }
 
+const CcSkill *
+cc_skill_named(const CcTenant *tenant, const char *name)
+{
+	for (int i = 0; i < tenant->nskills; i++)
+		if (strcmp(tenant->skills[i].name, name) == 0)
+			return &tenant->skills[i];
+	return NULL;
+}
+
+const char *
+cc_destination(const CcTenant *tenant, const char *name)
+{
+	for (int i = 0; i < tenant->ndestinations; i++)
+		if (strcmp(tenant->destination_names[i], name) == 0)
+			return tenant->destination_uris[i];
+	return NULL;
+}
+
 static int
 compare_agent_skills(const void *a, const void *b)
 {
@@ -401,12 +433,11 @@ compare_agent_skills(const void *a, const void *b)
 	return x->skill_id < y->skill_id ? -1 : (x->skill_id > y->skill_id);
 }
 
-int
-cc_proficiency(int64 tenant_id, int64 agent_id, int64 skill_id)
+/* The tenant's agents' skills, loaded on first use. */
+static TenantAgentSkills *
+tenant_agent_skills(int64 tenant_id)
 {
 	TenantAgentSkills *t = hash_search(agent_skills, &tenant_id, HASH_FIND, NULL);
-	AgentSkill	key = {.agent_id = agent_id, .skill_id = skill_id};
-	AgentSkill *hit;
 
 	if (t == NULL)
 	{
@@ -430,12 +461,54 @@ cc_proficiency(int64 tenant_id, int64 agent_id, int64 skill_id)
 		t->rows = rows;
 		cached_agent_skills += n;
 	}
-	hit = bsearch(&key, t->rows, t->n, sizeof(AgentSkill), compare_agent_skills);
+	return t;
+}
+
+int
+cc_proficiency(int64 tenant_id, int64 agent_id, int64 skill_id)
+{
+	TenantAgentSkills *t = tenant_agent_skills(tenant_id);
+	AgentSkill	key = {.agent_id = agent_id, .skill_id = skill_id};
+	AgentSkill *hit = bsearch(&key, t->rows, t->n, sizeof(AgentSkill), compare_agent_skills);
+
 	return hit ? hit->proficiency : 0;
+}
+
+const CcAgentSkill *
+cc_agent_skills(int64 tenant_id, int64 agent_id, int *n)
+{
+	TenantAgentSkills *t = tenant_agent_skills(tenant_id);
+	int			lo = 0,
+				hi = t->n,
+				first;
+
+	/* The first row of the agent (rows are sorted by agent, then skill). */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (t->rows[mid].agent_id < agent_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	first = lo;
+	while (lo < t->n && t->rows[lo].agent_id == agent_id)
+		lo++;
+	*n = lo - first;
+	return t->rows + first;
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Business hours. */
+
+bool
+cc_is_holiday(const CcTenant *tenant, int year, int month, int day)
+{
+	DateADT		d = date2j(year, month, day) - POSTGRES_EPOCH_JDATE;
+
+	return bsearch(&d, tenant->holidays, tenant->nholidays, sizeof(DateADT), compare_dates) != NULL;
+}
 
 bool
 cc_is_open(const CcTenant *tenant, const CcNumber *number, TimestampTz now, char *local_day,

@@ -31,6 +31,7 @@ typedef struct CcRequirement
 typedef struct CcSkill
 {
 	int64		skill_id;
+	char	   *name;
 	char	   *strategy;
 	int64		overflow_skill_id;	/* 0 if none */
 	char	   *overflow_destination;	/* NULL if none */
@@ -49,7 +50,19 @@ typedef struct CcTenant
 	DateADT    *holidays;		/* sorted */
 	int			nskills;
 	CcSkill    *skills;			/* sorted by id */
+	int			rule_version;	/* the active routing rule, 0 if none */
+	char	   *rule_source;
+	int			ndestinations;	/* where a rule may forward calls */
+	char	  **destination_names;
+	char	  **destination_uris;
 } CcTenant;
+
+typedef struct CcAgentSkill
+{
+	int64		agent_id;
+	int64		skill_id;
+	int			proficiency;
+} CcAgentSkill;
 
 #define CC_DID_KEY_LEN 32
 
@@ -78,6 +91,14 @@ extern void cc_cache_begin(bool cache_is_told);
  * context is set when the number is in the directory. NULL when the number cannot be cached. */
 extern const CcNumber *cc_number(const text *dialed);
 extern const CcTenant *cc_tenant(int64 tenant_id);
+/* A skill of the tenant by its name, NULL if none. */
+extern const CcSkill *cc_skill_named(const CcTenant *tenant, const char *name);
+/* An agent's skills (sorted by skill id): *n of them. */
+extern const CcAgentSkill *cc_agent_skills(int64 tenant_id, int64 agent_id, int *n);
+/* Whether the tenant has a holiday on that day (its own calendar's date). */
+extern bool cc_is_holiday(const CcTenant *tenant, int year, int month, int day);
+/* The URI of a destination a rule may forward to, NULL if none by that name. */
+extern const char *cc_destination(const CcTenant *tenant, const char *name);
 extern const CcSkill *cc_skill(const CcTenant *tenant, int64 skill_id);
 
 /* The agent's proficiency in the skill, 0 when the agent does not have it. */

@@ -25,6 +25,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
@@ -34,6 +35,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -41,15 +43,19 @@
 #include "config_cache.h"
 #include "input_check.h"
 #include "route_call.h"
+#include "rule_call.h"
 #include "spi_util.h"
 #include "tenant_context.h"
 
 PG_FUNCTION_INFO_V1(ccroute_route_call_v3);
 PG_FUNCTION_INFO_V1(ccroute_route_call_v4);
+PG_FUNCTION_INFO_V1(ccroute_try_rule);
 
 char	   *ccroute_pstn_gateway = NULL;
 
 #define MAX_FACTS_BYTES 4096
+/* The advisory lock class of a call's decision (see withdraw_call): "ccrt". */
+#define CCROUTE_CALL_LOCK_CLASS 0x63637274
 #define MAX_OVERFLOW_HOPS 3
 #define MAX_RESERVE_TRIES 8
 #define RUNNERS_UP 3
@@ -106,6 +112,14 @@ typedef struct Call
 	int			ntried;
 	int64	   *lost;			/* the tenant's agents whose offer's ring timeout passed */
 	int			nlost;
+
+	/* The tenant's rule (rule_call.c). */
+	bool		dry_run;		/* try_rule: nothing reserved, nothing recorded */
+	int64		own_tenant;		/* try_rule: the caller's tenant, the only one it may try */
+	const char *dry_source;		/* try_rule's source; NULL: the active rule */
+	int64	   *rule_agents;	/* the agents the rule chose, in its order; NULL: none chosen */
+	int			nrule_agents;
+	StringInfo	rule;			/* what the rule did, for the explanation; NULL: no rule */
 } Call;
 
 typedef struct Decision
@@ -613,10 +627,160 @@ reserve_first(Call *call, Candidate *k, int n)
 	return at;
 }
 
+static Decision reject(int status, const char *reason, const char *outcome);
+static Decision to_destination(const char *action, const char *target);
+
 static void
 explain_candidate(StringInfo e, Candidate *k)
 {
 	appendStringInfo(e, "{\"agent\": " INT64_FORMAT ", \"key\": %.6f}", k->agent_id, k->key);
+}
+
+/* The candidates the rule chose, in its order (those no longer among them are left out). */
+static Candidate *
+rule_choice(Call *call, Candidate *c, int *ncand)
+{
+	Candidate  *chosen = palloc(sizeof(Candidate) * (call->nrule_agents + 1));
+	int			n = 0;
+
+	for (int r = 0; r < call->nrule_agents; r++)
+		for (int i = 0; i < *ncand; i++)
+			if (c[i].agent_id == call->rule_agents[r])
+				chosen[n++] = c[i];
+	*ncand = n;
+	return chosen;
+}
+
+/*
+ * The tenant's rule, given the call and the first look at the number's skill's candidates: it
+ * may choose among them, name another skill, send the call to the overflow, refuse it, or
+ * forward it to one of the tenant's destinations (settled: true, and *settled is the
+ * decision). A rule that fails, or decides something that cannot be done, changes nothing:
+ * the call is routed as if there were no rule, and the failure is recorded.
+ */
+static bool
+apply_rule(Call *call, int64 *skill, Decision *settled)
+{
+	const CcTenant *t = call->tenant;
+	int			version = call->dry_source ? 0 : t->rule_version;
+	const char *source = call->dry_source ? call->dry_source : t->rule_source;
+	const CcSkill *sk = cc_skill(t, call->skill_id);
+	int			skipped[SKIP_COUNT] = {0};
+	int			ncand,
+				nagents,
+				n;
+	uint64		nread;
+	Candidate  *c;
+	int64	   *ids;
+	cc_rule_agent *agents;
+	cc_rule_call rc;
+	cc_rule_decision d;
+	cc_rule_stop stop;
+	char		err[512];
+	char	   *problem = NULL;
+	bool		done = false;
+	StringInfo	e = makeStringInfo();
+
+	c = available_agents(call, call->skill_id, sk ? sk->strategy : "longest_idle", true, FIRST_LOOK,
+						 &ncand, &nread, skipped);
+	n = Min(ncand, CC_RULE_MAX_AGENTS);
+	ids = palloc(sizeof(int64) * (n + 1));
+	for (int i = 0; i < n; i++)
+		ids[i] = c[i].agent_id;
+	agents = ccroute_rule_agents(t, ids, n, call->local_day, &nagents);
+	ccroute_rule_call_input(&rc, t, call->caller, call->dialed, sk ? sk->name : NULL,
+							GetCurrentTransactionStartTimestamp(), call->facts);
+	stop = ccroute_run_rule(t->tenant_id, version, source, &rc, agents, nagents, &d, err, sizeof(err));
+	call->rule = e;
+	if (stop != CC_RULE_OK)
+		problem = err;
+	else
+		switch (d.action)
+		{
+			case CC_RULE_DEFAULT:
+				break;
+			case CC_RULE_AGENTS:
+				call->rule_agents = palloc(sizeof(int64) * d.nagents);
+				for (int k = 0; k < d.nagents; k++)
+					for (int i = 0; i < nagents; i++)
+						if (strcmp(d.agents[k], agents[i].extension) == 0)
+							call->rule_agents[call->nrule_agents++] = ids[i];
+				if (call->nrule_agents == 0)
+				{
+					problem = "none of the agents the rule chose is among the candidates";
+					call->rule_agents = NULL;
+				}
+				break;
+			case CC_RULE_SKILL:
+				{
+					const CcSkill *other = cc_skill_named(t, d.skill);
+
+					if (other == NULL)
+						problem = psprintf("there is no skill \"%s\"", d.skill);
+					else
+					{
+						*skill = other->skill_id;
+						call->min_proficiency = d.min_proficiency ? d.min_proficiency : 1;
+						call->has_requirements = false;
+					}
+					break;
+				}
+			case CC_RULE_OVERFLOW:
+				if (sk && sk->overflow_destination)
+				{
+					*settled = to_destination("overflow", sk->overflow_destination);
+					settled->skill_id = call->skill_id;
+					done = true;
+				}
+				else if (sk && sk->overflow_skill_id)
+				{
+					*skill = sk->overflow_skill_id;
+					call->min_proficiency = 1;
+					call->has_requirements = false;
+				}
+				else
+					problem = "the number's skill has no overflow";
+				break;
+			case CC_RULE_REJECT:
+				*settled = reject(d.status, pstrdup(d.reason), "rejected");
+				settled->skill_id = call->skill_id;
+				done = true;
+				break;
+			case CC_RULE_FORWARD:
+				{
+					const char *uri = cc_destination(t, d.destination);
+
+					if (uri == NULL)
+						problem = psprintf("there is no destination \"%s\"", d.destination);
+					else
+					{
+						*settled = to_destination("destination", uri);
+						done = true;
+					}
+					break;
+				}
+		}
+
+	appendStringInfo(e, "{\"version\": %d, ", version);
+	if (problem)
+	{
+		appendStringInfo(e, "\"stop\": \"%s\", \"error\": ",
+						 stop == CC_RULE_OK ? "not_done" : cc_rule_stop_name(stop));
+		escape_json(e, problem);
+		appendStringInfoChar(e, '}');
+		if (!call->dry_run)
+			ccroute_rule_error(t->tenant_id, version, stop == CC_RULE_OK ? CC_RULE_BAD_RESULT : stop,
+							   problem, call->call_id);
+		return false;
+	}
+	appendStringInfo(e, "\"action\": \"%s\", \"priority\": %d", cc_rule_action_name(d.action), d.priority);
+	if (d.note[0])
+	{
+		appendStringInfoString(e, ", \"note\": ");
+		escape_json(e, d.note);
+	}
+	appendStringInfoChar(e, '}');
+	return done;
 }
 
 /*
@@ -632,7 +796,20 @@ choose_agent(Call *call)
 	StringInfo	e = makeStringInfo();
 	bool		first_hop = true;
 
-	end_lost_offers(call);
+	if (!call->dry_run)
+		end_lost_offers(call);
+	if (call->tenant->rule_version > 0 || call->dry_source)
+	{
+		Decision	settled = {0};
+
+		if (apply_rule(call, &skill, &settled))
+		{
+			appendStringInfo(e, "{\"rule_version\": %d, \"rule\": %s}",
+							 call->dry_source ? 0 : call->tenant->rule_version, call->rule->data);
+			settled.explanation = e;
+			return settled;
+		}
+	}
 	appendStringInfoString(e, "{\"skills\": [");
 	for (int hop = 0; hop <= MAX_OVERFLOW_HOPS && skill != 0; hop++)
 	{
@@ -656,6 +833,8 @@ choose_agent(Call *call)
 			uint64		nread;
 
 			c = available_agents(call, skill, strategy, hop == 0, limit, &ncand, &nread, skipped);
+			if (hop == 0 && call->rule_agents)
+				c = rule_choice(call, c, &ncand);
 			if (limit == FIRST_LOOK)
 				appendStringInfo(e, "%s{\"skill\": " INT64_FORMAT ", \"strategy\": \"%s\"}",
 								 first_hop ? "" : ", ", skill, strategy);
@@ -673,13 +852,13 @@ choose_agent(Call *call)
 					d.outcome = "deadline_passed";
 					break;
 				}
-				i = reserve_first(call, c, n);
+				i = call->dry_run ? 0 : reserve_first(call, c, n);
 				tries += i < 0 ? n : i + 1;
 				skipped[SKIP_TAKEN] += i < 0 ? n : i;
 				if (i < 0)
 					goto next_look;
 				d.action = "agent";
-				d.target = c[i].target;
+				d.target = call->dry_run ? NULL : c[i].target;
 				d.agent_id = c[i].agent_id;
 				d.skill_id = skill;
 				appendStringInfoString(e, "], \"chosen\": ");
@@ -729,7 +908,11 @@ choose_agent(Call *call)
 	for (int r = 0, any = 0; r < SKIP_COUNT; r++)
 		if (skipped[r])
 			appendStringInfo(e, "%s\"%s\": %d", any++ ? ", " : "", skip_names[r], skipped[r]);
-	appendStringInfoString(e, "}, \"rule_version\": null}");
+	if (call->rule)
+		appendStringInfo(e, "}, \"rule_version\": %d, \"rule\": %s}",
+						 call->dry_source ? 0 : call->tenant->rule_version, call->rule->data);
+	else
+		appendStringInfoString(e, "}, \"rule_version\": null}");
 	d.explanation = e;
 	return d;
 }
@@ -837,6 +1020,8 @@ decide(Call *call)
 	num = cc_number(call->dialed);
 	if (num == NULL || num->tenant_id == 0)
 		return reject(404, "Number Not In Service", NULL);
+	if (call->dry_run && num->tenant_id != call->own_tenant)
+		return reject(404, "Number Not In Service", NULL);	/* as if it did not exist */
 	call->tenant_id = num->tenant_id;
 	if (!num->configured)
 		return reject(404, "Number Not In Service", "rejected");
@@ -850,6 +1035,13 @@ decide(Call *call)
 	call->domain = tenant->domain;
 	open = cc_is_open(tenant, num, GetCurrentTransactionStartTimestamp(), call->local_day,
 					  sizeof(call->local_day));
+
+	/* A withdrawal of this call (the proxy stopped waiting) waits for this transaction to end:
+	 * a decision committing slowly would otherwise become visible after the withdrawal had
+	 * looked for it and found nothing. */
+	if (!call->dry_run)
+		DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, Int32GetDatum(CCROUTE_CALL_LOCK_CLASS),
+							DirectFunctionCall1Coll(hashtext, C_COLLATION_OID, PointerGetDatum(call->call_id)));
 
 	/* 3. This call if it is already live, else the tenant's live calls. */
 	v[0] = Int64GetDatum(call->tenant_id);
@@ -973,4 +1165,80 @@ route_call(FunctionCallInfo fcinfo, bool cache_is_told)
 	SPI_finish();
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * try_rule(source, dialed, caller, facts): the tenant admin's dry run. The decision the router
+ * would make for a call to one of the admin's own numbers with the given rule (NULL: the active
+ * one) and the agents as they are now, with its explanation, as JSON. Nothing is reserved or
+ * recorded; the rule's failure is returned, not recorded.
+ */
+Datum
+ccroute_try_rule(PG_FUNCTION_ARGS)
+{
+	Call		call = {0};
+	Decision	d;
+	StringInfoData out;
+	MemoryContext caller_ctx = CurrentMemoryContext;
+	MemoryContext spi_ctx;
+	Datum		result;
+	char	   *extension = NULL;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("try_rule needs a dialed number")));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "ccroute: SPI_connect failed");
+	prepare_plans();
+	cc_cache_begin(true);
+	if (SPI_execute("SELECT ccroute.enter_own_tenant(), "
+					"pg_catalog.pg_has_role(session_user, 'ccroute_tenant_admin', 'MEMBER')",
+					false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "ccroute: reading the caller's tenant failed");
+	call.own_tenant = col_int8(0, 1);
+	if (!DatumGetBool(col(0, 2, &(bool) {false})))
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("only a tenant admin tries routing rules")));
+
+	call.dry_run = true;
+	call.dry_source = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	call.call_id = cstring_to_text("dry-run");
+	call.dialed = PG_GETARG_TEXT_PP(1);
+	call.caller = PG_ARGISNULL(2) ? cstring_to_text("+10000000000") : PG_GETARG_TEXT_PP(2);
+	call.facts = PG_ARGISNULL(3) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))
+		: PointerGetDatum(PG_DETOAST_DATUM(PG_GETARG_DATUM(3)));
+	d = decide(&call);
+	if (d.agent_id != 0)
+	{
+		Datum		v[2] = {Int64GetDatum(call.tenant_id), Int64GetDatum(d.agent_id)};
+
+		if (SPI_execute_with_args("SELECT extension FROM ccroute.agent WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
+								  "AND agent_id OPERATOR(pg_catalog.=) $2", 2, (Oid[]) {INT8OID, INT8OID},
+								  v, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+			extension = col_text(0, 1);
+	}
+
+	initStringInfo(&out);
+	appendStringInfoString(&out, "{\"action\": ");
+	escape_json(&out, d.action);
+	appendStringInfoString(&out, ", \"target\": ");
+	if (d.target)
+		escape_json(&out, d.target);
+	else
+		appendStringInfoString(&out, "null");
+	appendStringInfoString(&out, ", \"agent\": ");
+	if (extension)
+		escape_json(&out, extension);
+	else
+		appendStringInfoString(&out, "null");
+	appendStringInfo(&out, ", \"sip_status\": %d, \"reason\": ", d.sip_status);
+	if (d.reason)
+		escape_json(&out, d.reason);
+	else
+		appendStringInfoString(&out, "null");
+	appendStringInfo(&out, ", \"explanation\": %s}", d.explanation ? d.explanation->data : "null");
+
+	spi_ctx = MemoryContextSwitchTo(caller_ctx);
+	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
+	MemoryContextSwitchTo(spi_ctx);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
 }

@@ -56,6 +56,26 @@ got=$(psql -X -A -t -v VERBOSITY=verbose -c "INSERT INTO ccroute.live_call (tena
 check_eq "a direct second reservation of a reserved agent is refused (unique violation)" 23505 "$got"
 q "SELECT ccroute.call_event(tenant_id, call_seq, 'abandoned') FROM ccroute.live_call WHERE call_id = 'direct-1'" >/dev/null
 
+# A withdrawal (the proxy gave up waiting) that arrives while the decision is still committing
+# waits for it, then undoes it: the agent is not left reserved for a call gone elsewhere.
+psql -X -q -o /dev/null -U kamailio <<'SQL' &
+BEGIN;
+SELECT ccroute.route_call('slow-commit', 'x', '+81312340000');
+SELECT pg_sleep(1);
+COMMIT;
+SQL
+slow=$!
+sleep 0.3
+started=$(date +%s%N)
+withdrawn=$(psql -X -A -t -U kamailio -c "SELECT ccroute.withdraw_call('slow-commit', '+81312340000')")
+waited=$((($(date +%s%N) - started) / 1000000))
+wait "$slow"
+check_eq "a withdrawal during a slow commit waits for it, then undoes the decision" "withdrawn" "$withdrawn"
+check_le "it waited for the commit (ms; at least 300)" "$waited" 300
+check_eq "the call is in history as gone to the fallback, its agent free" "fallback|0" "$(q "
+	SELECT h.outcome || '|' || (SELECT count(*) FROM ccroute.agent_state s WHERE s.state = 'reserved')
+	  FROM ccroute.call_history h WHERE h.call_id = 'slow-commit'")"
+
 # --- 600 answered calls held past the ring timeout: none of their agents is offered anything.
 q "SELECT count(ccroute.call_event(r.tenant_id, r.call_seq, 'answered'))
 	FROM generate_series(1, 600) i, LATERAL ccroute.route_call('held-' || i, 'x', '+81312340001') r" >/dev/null

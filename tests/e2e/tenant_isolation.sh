@@ -72,7 +72,12 @@ INSERT INTO ccroute.holiday (day, name) VALUES ('2099-01-01', 'Far New Year');
 UPDATE ccroute.did SET schedule_id = (SELECT schedule_id FROM ccroute.schedule);
 INSERT INTO ccroute.did_requirement (did, skill_id)
 SELECT '$num', skill_id FROM ccroute.skill WHERE name = 'sales';
+-- A routing rule, saved and active (it chooses nothing: calls route as before).
+SELECT ccroute.save_rule('return function(call, agents) return nil end', '$t rule');
+SELECT ccroute.activate_rule(1);
 SQL
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba -c "SELECT ccroute.add_destination('$t', 'voicemail', 'sip:vm-$t@192.0.2.60')" ||
+		{ tap_not_ok "fixture: $t destination"; exit 1; }
 	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U "$t.sup" <<SQL || { tap_not_ok "fixture: $t agents ready"; exit 1; }
 SELECT ccroute.set_agent_state('100', 'ready'), ccroute.set_agent_state('101', 'ready');
 SQL
@@ -84,6 +89,9 @@ SELECT ccroute.route_call('beta-call-' || n, '+819087654321', '+81322220000') FR
 SQL
 acme=$(su_sql "SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme'")
 beta=$(su_sql "SELECT tenant_id FROM ccroute.tenant WHERE name = 'beta'")
+# What a failing rule leaves for its tenant's admin (written by the router as the owner).
+su_sql "INSERT INTO ccroute.rule_error (tenant_id, version, stop, message, call_id)
+	VALUES ($acme, 1, 'error', 'acme rule failed', 'acme-call-1'), ($beta, 1, 'error', 'beta rule failed', 'beta-call-1')" >/dev/null
 
 # --- Every table and view with tenant rows, as every kind of person and service of beta.
 relations=$(su_sql "SELECT c.relname FROM pg_class c
@@ -258,6 +266,23 @@ control "set the own agent 100's SIP password" "" beta.admin \
 	"SELECT ccroute.set_agent_sip_password('100', 'a-new-long-password')"
 after=$(su_sql "SELECT sip_ha1 FROM ccroute.agent WHERE tenant_id = $acme AND extension = '100'")
 check_eq "attack: acme's agent 100 keeps its SIP credential when beta sets its own 100's" "$before" "$after"
+
+# --- Routing rules: a rule has no SQL; what a tenant admin does with rules stays in its tenant.
+control "dry-run the own active rule" "1" beta.admin \
+	"SELECT ccroute.try_rule(NULL, '+81322220000') #>> '{explanation,rule_version}'"
+attack "dry-run a rule on acme's number (answered as an unknown number)" "Number Not In Service" beta.admin \
+	"SELECT ccroute.try_rule(NULL, '+81311110000') ->> 'reason'"
+attack "a rule forwarding to 'voicemail' reaches beta's, never acme's" "sip:vm-beta@192.0.2.60" beta.admin \
+	"SELECT ccroute.try_rule('return function() return { forward = \"voicemail\" } end', '+81322220000') ->> 'target'"
+attack "activate acme's rule version" "ERROR 42704" beta.admin "SELECT ccroute.activate_rule(2)"
+attack "write a rule row directly" "ERROR 42501" beta.admin \
+	"INSERT INTO ccroute.routing_rule (version, source, author) VALUES (9, 'return function() end', 'x')"
+attack "activate a version directly" "ERROR 42501" beta.admin "UPDATE ccroute.routing_rule SET active = true"
+attack "a supervisor saves a rule" "ERROR 42501" beta.sup "SELECT ccroute.save_rule('return function() end')"
+attack "a tenant admin adds a destination" "ERROR 42501" beta.admin \
+	"SELECT ccroute.add_destination('beta', 'premium', 'sip:+19005550100@carrier.example')"
+attack "a tenant admin writes a destination directly" "ERROR 42501" beta.admin \
+	"INSERT INTO ccroute.destination (name, uri) VALUES ('premium', 'sip:+19005550100@carrier.example')"
 
 # --- The audit log.
 control "read the own audit log" "t" beta.admin "SELECT count(*) > 0 FROM ccroute.audit_log"

@@ -11,6 +11,7 @@
 
 #include "ccroute_breaker.h"
 #include "ccroute_db.h"
+#include "ccroute_events.h"
 
 typedef struct ccr_breaker
 {
@@ -118,6 +119,15 @@ void ccr_breaker_probe(unsigned int ticks, void *param)
 	lock_release(&breaker->lock);
 	if(ccr_db_probe() < 0)
 		return;
+	/* Before calls are routed again, the database hears of what happened while it was away:
+	 * above all the calls that ended, whose agents it still holds on a call. Workers meanwhile
+	 * keep sending calls to the fallback. Bounded: a backlog that cannot be sent within a few
+	 * deadlines leaves the breaker open until the next probe. */
+	if(ccr_events_drain(ccr_now_ms() + 20 * ccr_db_timeout_ms()) < 0) {
+		ccr_db_close();
+		return;
+	}
+	ccr_db_close();
 	lock_get(&breaker->lock);
 	breaker->s.open = 0;
 	breaker->s.failures = 0;

@@ -186,7 +186,19 @@ static int prepare_by(long long deadline)
 	return 0;
 }
 
+static int ensure(long long deadline, int past_breaker);
+
 int ccr_db_ensure(long long deadline)
+{
+	return ensure(deadline, 0);
+}
+
+int ccr_db_ensure_past_breaker(long long deadline)
+{
+	return ensure(deadline, 1);
+}
+
+static int ensure(long long deadline, int past_breaker)
 {
 	if(conn && PQstatus(conn) == CONNECTION_OK)
 		return 0;
@@ -197,7 +209,7 @@ int ccr_db_ensure(long long deadline)
 		next_retry_ms = 0;
 		backoff_ms = BACKOFF_MIN_MS;
 	}
-	if(now_ms() < next_retry_ms || !ccr_breaker_allows())
+	if(!past_breaker && (now_ms() < next_retry_ms || !ccr_breaker_allows()))
 		return -1;
 	conn = connect_by(deadline);
 	if(conn)

@@ -44,6 +44,10 @@ int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t s
  * backoff allow: 0 connected, -1 not. */
 int ccr_db_ensure(long long deadline);
 
+/* The same for the process that probes the database while the breaker is open: it ignores the
+ * breaker and the backoff. */
+int ccr_db_ensure_past_breaker(long long deadline);
+
 /*
  * Runs a prepared statement on this process's connection within the deadline and returns its
  * one-row result of `columns` columns (the caller clears it). NULL when the database did not

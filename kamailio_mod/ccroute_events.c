@@ -170,27 +170,52 @@ static int send_entries(const ccr_pending_t *batch, int n, long long deadline)
 	return 0;
 }
 
-void ccr_events_flush(unsigned int ticks, void *param)
+/* Sends what waits, batch after batch (see below for how long): how many entries were sent,
+ * or -1 when the database stopped answering (what was not sent stays). */
+static int send_waiting(long long until, int past_breaker, int drain)
 {
 	static ccr_pending_t batch[CCR_EVENT_BATCH];
-	long long until = ccr_now_ms() + ccr_db_timeout_ms();
 	long long now_us;
-	int n, i;
+	int n, i, sent = 0;
 
-	/* While the breaker is open the probe decides when the database is back. One batch per
-	 * step, so that what arrives during a commit waits for the next step and goes with others
-	 * (sending again at once would mean a commit per event or two); only a backlog (a full
-	 * batch) is sent batch after batch, within about one deadline so the step ends. */
-	for(n = CCR_EVENT_BATCH; n == CCR_EVENT_BATCH && ccr_now_ms() < until && ccr_breaker_allows()
-			&& ccr_queue_length() > 0 && ccr_db_ensure(ccr_now_ms() + ccr_db_timeout_ms()) == 0;) {
+	while(ccr_now_ms() < until && ccr_queue_length() > 0) {
+		long long deadline = ccr_now_ms() + ccr_db_timeout_ms();
+
+		if(past_breaker ? ccr_db_ensure_past_breaker(deadline) < 0
+						: (!ccr_breaker_allows() || ccr_db_ensure(deadline) < 0))
+			return -1;
 		n = ccr_queue_peek(batch, CCR_EVENT_BATCH);
-		if(n == 0 || send_entries(batch, n, ccr_now_ms() + ccr_db_timeout_ms()) < 0)
-			return; /* the database is away again: the entries stay */
+		if(n == 0)
+			break;
+		if(send_entries(batch, n, deadline) < 0)
+			return -1; /* the database is away again: the entries stay */
 		now_us = ccr_wall_us();
 		for(i = 0; i < n; i++)
 			if(now_us - batch[i].at_us > LATE_US)
 				counter_inc(ccr_cnt.events_late);
 		ccr_queue_pop_through(batch[n - 1].seq);
-		ccr_breaker_success();
+		sent += n;
+		/* In the normal run, one batch per step: what arrives during a commit waits for the
+		 * next step and goes with others (sending again at once would make a commit per event
+		 * or two). A backlog (a full batch, a withdrawal, many waiting) goes at once. */
+		if(!drain && n < CCR_EVENT_BATCH && batch[0].kind == CCR_PENDING_EVENT
+				&& ccr_queue_length() < CCR_EVENT_BATCH / 4)
+			break;
 	}
+	return sent;
+}
+
+void ccr_events_flush(unsigned int ticks, void *param)
+{
+	/* While the breaker is open the probe decides when the database is back (and sends the
+	 * backlog first: ccr_events_drain). Within about one deadline, so that the step ends. */
+	if(send_waiting(ccr_now_ms() + ccr_db_timeout_ms(), 0, 0) > 0)
+		ccr_breaker_success();
+}
+
+int ccr_events_drain(long long until)
+{
+	if(send_waiting(until, 1, 1) < 0 || ccr_queue_length() > 0)
+		return -1;
+	return 0;
 }

@@ -20,4 +20,10 @@ int ccr_event_report(const char *tenant, const char *call, const char *event);
 /* The event process's step: sends what waits in the queue while the database answers. */
 void ccr_events_flush(unsigned int ticks, void *param);
 
+/* Sends everything that waits, ignoring the breaker, until done (0) or until (-1: the database
+ * stopped answering, or time ran out with entries left). For the probe, before it closes the
+ * breaker: the database hears of the calls that ended while it was away (and frees their
+ * agents) before it is asked to route new ones. */
+int ccr_events_drain(long long until);
+
 #endif

@@ -16,8 +16,9 @@
  * 0), or "stopped REASON: message".
  *
  * Options set the limits (defaults as in the extension): --instructions N, --deadline-ms N,
- * --memory BYTES, --alloc BYTES, --source BYTES, --pattern-steps N, and --repeat N to run each
- * sample N times (printing the mean time per run).
+ * --memory BYTES, --alloc BYTES, --source BYTES, --pattern-steps N; --repeat N runs each
+ * sample N times (printing the mean time per run); --set NAME takes the samples from field NAME
+ * of what SAMPLES.lua returns (one file for several rules).
  *
  * Exit status: 0 all as expected, 1 a sample's outcome was not what it expected, 2 the rule
  * does not compile or the command was wrong.
@@ -29,6 +30,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <lualib.h>
 
 #include "rule_sandbox.h"
 
@@ -119,7 +121,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: ccroute-rule-check [--instructions N] [--deadline-ms N] [--memory BYTES]"
-			" [--alloc BYTES] [--source BYTES] [--pattern-steps N] [--repeat N] RULE.lua [SAMPLES.lua]\n");
+			" [--alloc BYTES] [--source BYTES] [--pattern-steps N] [--repeat N] [--set NAME] RULE.lua [SAMPLES.lua]\n");
 	return 2;
 }
 
@@ -128,7 +130,8 @@ main(int argc, char **argv)
 {
 	cc_rule_limits lim = cc_rule_default_limits;
 	const char *rule_path = NULL,
-			   *samples_path = NULL;
+			   *samples_path = NULL,
+			   *set = NULL;
 	long		repeat = 1;
 	char	   *source,
 				err[512];
@@ -157,6 +160,8 @@ main(int argc, char **argv)
 			lim.pattern_steps = atof(argv[++i]);
 		else if (i + 1 < argc && strcmp(argv[i], "--repeat") == 0)
 			repeat = atol(argv[++i]);
+		else if (i + 1 < argc && strcmp(argv[i], "--set") == 0)
+			set = argv[++i];
 		else if (argv[i][0] == '-')
 			return usage();
 		else if (rule_path == NULL)
@@ -188,12 +193,24 @@ main(int argc, char **argv)
 	if (samples_path == NULL)
 		return 0;
 
+	/* The samples are the rule author's own file, read in a plain state of its own. */
 	S = luaL_newstate();
+	luaL_openlibs(S);
 	if (luaL_loadfilex(S, samples_path, "t") != LUA_OK || lua_pcall(S, 0, 1, 0) != LUA_OK
 		|| !lua_istable(S, -1))
 	{
 		fprintf(stderr, "samples: %s\n", lua_isstring(S, -1) ? lua_tostring(S, -1) : "must return a list");
 		return 2;
+	}
+	if (set)
+	{
+		lua_getfield(S, 1, set);
+		if (!lua_istable(S, -1))
+		{
+			fprintf(stderr, "samples: no set \"%s\"\n", set);
+			return 2;
+		}
+		lua_replace(S, 1);
 	}
 	nsamples = (int) lua_rawlen(S, 1);
 	for (i = 1; i <= nsamples; i++)

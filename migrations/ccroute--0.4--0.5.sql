@@ -437,3 +437,12 @@ BEGIN
     RETURN 'withdrawn';
 END
 $$;
+
+-- For the DBA: this connection's rule states and their memory (each is capped by
+-- ccroute.rule_memory; ccroute.rule_states caps how many).
+CREATE FUNCTION ccroute.rule_memory(OUT states integer, OUT lua_bytes bigint) RETURNS record
+AS 'MODULE_PATHNAME', 'ccroute_rule_memory'
+LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION ccroute.rule_memory() FROM PUBLIC;
+ALTER FUNCTION ccroute.rule_memory() OWNER TO ccroute_owner;
+GRANT EXECUTE ON FUNCTION ccroute.rule_memory() TO ccroute_platform_dba, ccroute_kamailio;

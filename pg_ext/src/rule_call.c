@@ -8,7 +8,9 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "access/htup_details.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -28,7 +30,7 @@ static int	rule_memory_kb = 8192;
 static int	rule_alloc_kb = 1024;
 static int	rule_source_kb = 64;
 static double rule_pattern_steps = 1e7;
-static int	rule_states = 200;
+static int	rule_states = 1000;
 
 void
 ccroute_define_rule_settings(void)
@@ -50,7 +52,7 @@ ccroute_define_rule_settings(void)
 	DefineCustomIntVariable("ccroute.rule_states", "Tenants' rule states a backend keeps.",
 							"Beyond, the least recently used is closed (and its rule compiled again when "
 							"its tenant next has a call).",
-							&rule_states, 200, 1, 100000, PGC_SUSET, 0, NULL, NULL, NULL);
+							&rule_states, 1000, 1, 100000, PGC_SUSET, 0, NULL, NULL, NULL);
 }
 
 cc_rule_limits
@@ -338,4 +340,29 @@ ccroute_rule_error(int64 tenant_id, int version, cc_rule_stop stop, const char *
 	v[4] = PointerGetDatum(call_id);
 	if (SPI_execute_plan(plan, v, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "ccroute: recording a rule's error failed");
+}
+
+PG_FUNCTION_INFO_V1(ccroute_rule_memory);
+
+/* How many tenants' rule states this connection keeps, and their Lua memory in bytes. */
+Datum
+ccroute_rule_memory(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int64		bytes = 0;
+	int			live = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("rule_memory returns a record")));
+	for (int i = 0; i < nstates; i++)
+		if (states[i].sb)
+		{
+			live++;
+			bytes += cc_sandbox_memory(states[i].sb);
+		}
+	values[0] = Int32GetDatum(live);
+	values[1] = Int64GetDatum(bytes);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

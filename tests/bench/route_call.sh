@@ -160,7 +160,6 @@ rule_added=$(awk -v a="$rule50" -v b="$norule50" -v c="$norule50b" 'BEGIN {print
 q "UPDATE ccroute.routing_rule SET active = true" >/dev/null
 reset_agents
 mem=$(psql -X -A -t -q -U kamailio <<'SQL'
-SET ccroute.rule_states = 1000;
 \o /dev/null
 SELECT * FROM ccroute.route_call('m-warm', '+819000000000', '+81310000001');
 \o
@@ -218,7 +217,7 @@ half's $((WARM_CALLS + LAT_CALLS)) calls were placed by the rule's choice (the o
 nobody free), $rule_failures had the rule fail.
 
 One connection routing a call to each of 1,000 tenants, all with the rule active
-(\`ccroute.rule_states = 1000\`): resident memory before and after, in kB, then rule states and
+(default `ccroute.rule_states`, 1000): resident memory before and after, in kB, then rule states and
 their Lua bytes (\`ccroute.rule_memory()\`): $(echo "$mem" | tr '\n' ' '). The resident
 memory also holds the configuration cache of the 1,000 tenants (numbers, skills, 100,000
 agents' skills) and the backend's plans.

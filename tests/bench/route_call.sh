@@ -65,7 +65,7 @@ cat >"$STACK_DIR/ccroute_life.sql" <<'SQL'
 \set t random(1, 1000)
 \set n random(1, 2000000000)
 SELECT tenant_id AS t, call_seq AS c FROM ccroute.route_call('c-' || :client_id || '-' || :n, '+819000000000', '+8131' || lpad(:t::text, 7, '0')) \gset
-SELECT ccroute.call_event(:t, :c, 'ended');
+SELECT ccroute.call_events(ARRAY[:t]::bigint[], ARRAY[:c]::bigint[], '{ended}', ARRAY[now()]);
 SQL
 cat >"$STACK_DIR/select.sql" <<'SQL'
 \set t random(1, 1000)
@@ -123,7 +123,7 @@ echo "Measuring (latency: $LAT_CALLS calls at 1 client after $WARM_CALLS; throug
 rows=$(
 	measure select "plain primary-key select" "$STACK_DIR/select.sql"
 	measure stock "stock PL/pgSQL pick + reserve (+ release)" "$STACK_DIR/stock.sql" "$STACK_DIR/stock_life.sql"
-	measure ccroute "ccroute.route_call (+ call_event ended)" "$STACK_DIR/ccroute.sql" "$STACK_DIR/ccroute_life.sql"
+	measure ccroute "ccroute.route_call (+ call_events ended)" "$STACK_DIR/ccroute.sql" "$STACK_DIR/ccroute_life.sql"
 )
 ratio=$(awk -v a="$(cat "$STACK_DIR/ccroute.tps")" -v b="$(cat "$STACK_DIR/stock.tps")" 'BEGIN {printf "%.2f", a / b}')
 
@@ -193,7 +193,8 @@ $rows
 
 Latency and commits/WAL are for the decision alone (one transaction). Calls per second at 8
 clients count whole calls: the decision, then the end that frees the agent (route_call then
-call_event 'ended'; the stock function then its release), two durable commits each.
+the end as the proxy sends it, call_events, in a batch of one, the least it gains from batching;
+the stock function then its release), two durable commits each.
 Latency is over the $LAT_CALLS calls after a connection's first $WARM_CALLS (the warm-up column:
 those first calls, while the connection fills its caches); calls per second are counted over
 the ${TPUT_SECONDS}s after the first ${WARM_SECONDS}s of eight new connections.
@@ -217,7 +218,7 @@ half's $((WARM_CALLS + LAT_CALLS)) calls were placed by the rule's choice (the o
 nobody free), $rule_failures had the rule fail.
 
 One connection routing a call to each of 1,000 tenants, all with the rule active
-(default `ccroute.rule_states`, 1000): resident memory before and after, in kB, then rule states and
+(default \`ccroute.rule_states\`, 1000): resident memory before and after, in kB, then rule states and
 their Lua bytes (\`ccroute.rule_memory()\`): $(echo "$mem" | tr '\n' ' '). The resident
 memory also holds the configuration cache of the 1,000 tenants (numbers, skills, 100,000
 agents' skills) and the backend's plans.

@@ -15,7 +15,8 @@
 -- proxy whose clock runs ahead or behind cannot produce negative durations.
 
 CREATE FUNCTION ccroute.call_events(p_tenant bigint[], p_call bigint[], p_event text[],
-                                    p_at timestamptz[]) RETURNS integer
+                                    p_at timestamptz[], p_sip_status integer[] DEFAULT NULL)
+RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET ccroute.tenant_context = ''
@@ -100,21 +101,23 @@ BEGIN
         -- updated; an agent whose phone was still ringing is free again, keeping its place.
         IF has_end THEN
             WITH e AS (
-                SELECT c, min(at) AS at FROM unnest(p_tenant, p_call, p_event, p_at) AS u(tn, c, ev, at)
+                SELECT c, min(at) AS at, max(st) AS st
+                  FROM unnest(p_tenant, p_call, p_event, p_at, p_sip_status) AS u(tn, c, ev, at, st)
                  WHERE tn = t AND ev IN ('ended', 'abandoned') GROUP BY c
             ), gone AS (
                 DELETE FROM ccroute.live_call l
                  USING e
                  WHERE l.tenant_id = t AND l.call_seq = e.c
                 RETURNING l.*, greatest(coalesce(l.answered_at, l.arrived_at),
-                                        least(e.at, clock_timestamp())) AS ended_at
+                                        least(e.at, clock_timestamp())) AS ended_at,
+                          e.st AS end_status
             ), history AS (
                 INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts,
                     action, target, sip_status, reason, skill_id, agent_id, attempts, outcome,
                     explanation, arrived_at, offered_at, answered_at, ended_at, wait_seconds,
                     talk_seconds)
                 SELECT g.tenant_id, g.call_seq, g.call_id, g.caller, g.dialed, g.facts, g.action,
-                       g.target, NULL, NULL, g.skill_id, g.agent_id, g.attempts,
+                       g.target, g.end_status, NULL, g.skill_id, g.agent_id, g.attempts,
                        CASE WHEN g.answered_at IS NOT NULL THEN 'answered'
                             WHEN g.state = 'failed' THEN 'no_answer'
                             ELSE 'abandoned' END,
@@ -153,9 +156,9 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION ccroute.call_events(bigint[], bigint[], text[], timestamptz[]) FROM PUBLIC;
-ALTER FUNCTION ccroute.call_events(bigint[], bigint[], text[], timestamptz[]) OWNER TO ccroute_owner;
-GRANT EXECUTE ON FUNCTION ccroute.call_events(bigint[], bigint[], text[], timestamptz[]) TO ccroute_kamailio;
+REVOKE ALL ON FUNCTION ccroute.call_events(bigint[], bigint[], text[], timestamptz[], integer[]) FROM PUBLIC;
+ALTER FUNCTION ccroute.call_events(bigint[], bigint[], text[], timestamptz[], integer[]) OWNER TO ccroute_owner;
+GRANT EXECUTE ON FUNCTION ccroute.call_events(bigint[], bigint[], text[], timestamptz[], integer[]) TO ccroute_kamailio;
 
 ------------------------------------------------------------------------------------------------
 -- call_event, one event at a time as before, now takes the batchable events through
@@ -190,13 +193,9 @@ BEGIN
             PERFORM set_config('synchronous_commit', 'off', true);
         END IF;
         PERFORM ccroute.call_events(ARRAY[p_tenant], ARRAY[p_call], ARRAY[p_event],
-                                    ARRAY[clock_timestamp()]);
+                                    ARRAY[clock_timestamp()], ARRAY[p_sip_status]);
         IF p_event IN ('ended', 'abandoned') THEN
             PERFORM set_config('ccroute.tenant_context', p_tenant::text, true);
-            IF p_sip_status IS NOT NULL THEN
-                UPDATE ccroute.call_history h SET sip_status = p_sip_status
-                 WHERE h.tenant_id = p_tenant AND h.call_seq = p_call AND h.arrived_at = c.arrived_at;
-            END IF;
             SELECT h.outcome INTO outcome FROM ccroute.call_history h
              WHERE h.tenant_id = p_tenant AND h.call_seq = p_call AND h.arrived_at = c.arrived_at;
             RETURN coalesce(outcome, 'unknown_call');
@@ -413,6 +412,7 @@ AS $$
 DECLARE
     id bigint;
     c ccroute.live_call;
+    n integer;
 BEGIN
     -- 1667461748 = 0x63637274, "ccrt": the router's lock class (route_call.c).
     PERFORM pg_advisory_xact_lock(1667461748, hashtext(p_call_id COLLATE "C"));
@@ -424,7 +424,27 @@ BEGIN
     SELECT * INTO c FROM ccroute.live_call l
      WHERE l.tenant_id = id AND l.call_id = p_call_id AND l.answered_at IS NULL FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN 'unknown_call';
+        -- A database frozen past the ring timeout may have expired the offer (into history, as
+        -- a no-answer of its agent) before the withdrawal arrived: the record is corrected,
+        -- and the agent's count of no-answers with it.
+        WITH old AS (
+            SELECT h.tenant_id, h.call_seq, h.arrived_at, h.agent_id FROM ccroute.call_history h
+             WHERE h.tenant_id = id AND h.call_id = p_call_id AND h.outcome = 'expired'
+               AND h.answered_at IS NULL AND h.arrived_at > now() - interval '1 day'
+        ), amended AS (
+            UPDATE ccroute.call_history h
+               SET action = 'fallback', target = NULL, agent_id = NULL, outcome = 'fallback',
+                   reason = 'the proxy sent the call to its fallback'
+              FROM old o
+             WHERE h.tenant_id = o.tenant_id AND h.call_seq = o.call_seq AND h.arrived_at = o.arrived_at
+            RETURNING o.agent_id AS old_agent
+        ), recount AS (
+            UPDATE ccroute.agent_state s SET no_answer_streak = greatest(s.no_answer_streak - 1, 0)
+              FROM amended a
+             WHERE s.tenant_id = id AND s.agent_id = a.old_agent
+        )
+        SELECT count(*) INTO n FROM amended;
+        RETURN CASE WHEN n = 0 THEN 'unknown_call' ELSE 'withdrawn' END;
     END IF;
     IF c.agent_id IS NOT NULL THEN
         UPDATE ccroute.agent_state s SET state = 'ready', since = now(), reserved_until = NULL
@@ -435,6 +455,25 @@ BEGIN
     c.agent_id := NULL;
     PERFORM ccroute.finish_call(c, 'fallback', NULL, 'the proxy sent the call to its fallback');
     RETURN 'withdrawn';
+END
+$$;
+
+-- History stays append-only, but for one amendment, by the owner's code only (withdraw_call):
+-- an expired offer whose call the proxy had sent elsewhere becomes a fallback call.
+CREATE OR REPLACE FUNCTION ccroute.history_is_append_only() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND current_user = 'ccroute_owner'
+       AND OLD.outcome = 'expired' AND NEW.outcome = 'fallback'
+       AND (NEW.tenant_id, NEW.call_seq, NEW.call_id, NEW.arrived_at)
+           = (OLD.tenant_id, OLD.call_seq, OLD.call_id, OLD.arrived_at) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'call history is append-only'
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = pg_catalog.format('%s on ccroute.call_history is refused.', TG_OP);
 END
 $$;
 

@@ -75,6 +75,19 @@ SELECT ccroute.call_events(ARRAY[tenant_id, tenant_id], ARRAY[call_seq, call_seq
 \echo :LAST_ERROR_SQLSTATE
 SELECT call_id, state FROM ccroute.live_call ORDER BY call_id;
 
+-- A withdrawal that comes after the offer expired (a database frozen past the ring timeout)
+-- corrects the record: the call went to the proxy's fallback; its agent's no-answer is undone.
+-- Nothing else may change history, not even a superuser.
+SELECT sum(no_answer_streak) AS streaks_before FROM ccroute.agent_state;
+UPDATE ccroute.agent_state SET reserved_until = now() - interval '1 second' WHERE state = 'reserved';
+SELECT ccroute.expire_reservations() AS expired;
+SELECT call_id, action, outcome FROM ccroute.call_history WHERE call_id = 'a2';
+SELECT ccroute.withdraw_call('a2', '+81300000101') AS withdrawn;
+SELECT call_id, action, outcome, agent_id IS NULL AS no_agent FROM ccroute.call_history WHERE call_id = 'a2';
+SELECT sum(no_answer_streak) AS streaks_after FROM ccroute.agent_state;
+UPDATE ccroute.call_history SET outcome = 'fallback' WHERE call_id = 'a1';
+\echo :LAST_ERROR_SQLSTATE
+
 -- Only the proxy's role may send them.
 CREATE ROLE ev_intruder;
 SET ROLE ev_intruder;

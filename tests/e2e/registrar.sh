@@ -68,6 +68,42 @@ check_eq "101's unanswered offer is counted" 1 \
 	"$(psql -XAtc "SELECT s.no_answer_streak FROM ccroute.agent_state s JOIN ccroute.agent a USING (tenant_id, agent_id)
 		JOIN ccroute.tenant t USING (tenant_id) WHERE t.name = 'acme' AND a.extension = '101'")"
 
+# --- Calls placed by agents' phones: to an extension of their own tenant, after proving who they
+# are; never to another tenant's phone, whatever domain the request names.
+acme101_phone=$(stack_agent_start acme101) || { tap_not_ok "sipp phone 101 starts"; exit 1; }
+register register_ok.xml acme.example.test 101 "$ACME_PW" "$acme101_phone"
+check_eq "acme's 101 registers" 0 $?
+# phone_call SCENARIO DOMAIN USER PASSWORD CALLEE [STATUS]
+phone_call() {
+	local scen=$STACK_ROOT/tests/sipp/$1
+	if [ -n "${6:-}" ]; then
+		scen=$STACK_DIR/phone_refused_$6.xml
+		sed "s/@STATUS@/$6/g" "$STACK_ROOT/tests/sipp/phone_call_refused.xml.in" >"$scen"
+	fi
+	(cd "$STACK_DIR" && sipp -sf "$scen" -key domain "$2" -key user "$3" -au "$3" -ap "$4" \
+		-key callee "$5" -i 127.0.0.1 -p "$(stack_free_port)" -m 1 -nostdin -timeout 10 \
+		-timeout_error -trace_err -error_file phone.errors "127.0.0.1:$KAM_PORT" >"$STACK_DIR/phone.out" 2>&1)
+}
+before101=$(grep -c . "$STACK_DIR/agents/acme101.calls")
+before100b=$(grep -c . "$STACK_DIR/agents/beta100.calls")
+phone_call phone_call.xml acme.example.test 100 "$ACME_PW" 101
+check_eq "acme's 100 calls 101 with its password: answered and hung up" 0 $?
+check_eq "the call rang acme's 101" 1 $(($(grep -c . "$STACK_DIR/agents/acme101.calls") - before101))
+phone_call "" acme.example.test 100 'wrong-password-1' 101 403
+check_eq "a phone with a wrong password is challenged (407), then refused (403)" 0 $?
+phone_call "" acme.example.test 100 "$BETA_PW" 101 403
+check_eq "beta's password does not place calls as acme's 100" 0 $?
+phone_call "" acme.example.test 100 "$ACME_PW" 777 404
+check_eq "an extension nobody registered is answered 404" 0 $?
+# beta's 100 dialing "100" reaches beta's own 100 (itself), never acme's.
+before100a=$(grep -c . "$STACK_DIR/agents/acme100.calls")
+phone_call phone_call.xml beta.example.test 100 "$BETA_PW" 100
+check_eq "beta's 100 dialing 100 is answered" 0 $?
+check_eq "it rang beta's 100, not acme's" "1 0" \
+	"$(($(grep -c . "$STACK_DIR/agents/beta100.calls") - before100b)) $(($(grep -c . "$STACK_DIR/agents/acme100.calls") - before100a))"
+check_eq "calls between phones are not contact-center calls: nothing more in the call log" 2 \
+	"$(psql -XAtc "SELECT count(*) FROM ccroute.call_log")"
+
 # The secret stays where it is: the proxy's role reads an HA1 only through sip_credentials().
 got=$(psql -X -A -t -v VERBOSITY=verbose -U kamailio -c "SELECT sip_ha1 FROM ccroute.agent" 2>&1 |
 	sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\):.*/\1/p')

@@ -485,3 +485,145 @@ LANGUAGE C STRICT VOLATILE;
 REVOKE ALL ON FUNCTION ccroute.rule_memory() FROM PUBLIC;
 ALTER FUNCTION ccroute.rule_memory() OWNER TO ccroute_owner;
 GRANT EXECUTE ON FUNCTION ccroute.rule_memory() TO ccroute_platform_dba, ccroute_kamailio;
+
+------------------------------------------------------------------------------------------------
+-- Password policy, per tenant (requirement R3): the rules a person's new password must meet.
+-- One row per tenant, made with the tenant; its tenant admins change it with plain UPDATEs,
+-- which a trigger checks (with a message naming the option and its range) and the audit logs.
+-- Checking a password (password_problem) reads it here; setting, hashing, history, expiry and
+-- lock-out use it as they come (issue 7).
+
+CREATE TABLE ccroute.password_policy (
+    tenant_id               bigint PRIMARY KEY DEFAULT ccroute.current_tenant()
+                            REFERENCES ccroute.tenant (tenant_id),
+    min_length              integer NOT NULL DEFAULT 8,
+    max_length_admin        integer NOT NULL DEFAULT 64,   -- admin consoles
+    max_length_agent        integer NOT NULL DEFAULT 20,   -- agents' clients
+    expiry_days             integer,                       -- NULL: passwords do not expire
+    max_failed_attempts     integer,                       -- NULL: no lock-out
+    require_upper           boolean NOT NULL DEFAULT false,
+    require_lower           boolean NOT NULL DEFAULT false,
+    require_digit           boolean NOT NULL DEFAULT false,
+    require_symbol          boolean NOT NULL DEFAULT false,
+    min_classes             integer,                       -- NULL: no such rule
+    symbols                 text NOT NULL DEFAULT '!"#$%&''()*+,-./:;<=>?@[\]^_`{|}~',
+    history                 integer NOT NULL DEFAULT 0,    -- previous passwords not reused
+    change_at_first_login   boolean NOT NULL DEFAULT false
+);
+SELECT ccroute.protect_table('ccroute.password_policy', true, true);
+
+CREATE FUNCTION ccroute.password_policy_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad text;
+BEGIN
+    bad := CASE
+        WHEN NEW.min_length NOT BETWEEN 8 AND 128 THEN 'min_length must be 8 to 128'
+        WHEN NEW.max_length_admin NOT BETWEEN NEW.min_length AND 1024
+            THEN 'max_length_admin must be min_length to 1024'
+        WHEN NEW.max_length_agent NOT BETWEEN NEW.min_length AND 1024
+            THEN 'max_length_agent must be min_length to 1024'
+        WHEN NEW.expiry_days NOT BETWEEN 1 AND 999 THEN 'expiry_days must be 1 to 999, or NULL (no expiry)'
+        WHEN NEW.max_failed_attempts NOT BETWEEN 1 AND 100
+            THEN 'max_failed_attempts must be 1 to 100, or NULL (no lock-out)'
+        WHEN NEW.min_classes NOT BETWEEN 1 AND 4 THEN 'min_classes must be 1 to 4, or NULL'
+        WHEN NEW.history NOT BETWEEN 0 AND 10 THEN 'history must be 0 to 10'
+        WHEN NEW.symbols = '' OR char_length(NEW.symbols) > 64
+            THEN 'symbols must hold 1 to 64 characters'
+        WHEN NEW.symbols ~ '[[:alnum:][:space:][:cntrl:]]'
+            THEN 'symbols must not hold letters, digits, spaces or control characters'
+    END;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'password policy: %', bad USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER policy_check BEFORE INSERT OR UPDATE ON ccroute.password_policy
+    FOR EACH ROW EXECUTE FUNCTION ccroute.password_policy_check();
+
+-- Every tenant has its policy from its creation: the defaults.
+CREATE FUNCTION ccroute.tenant_gets_password_policy() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+BEGIN
+    PERFORM set_config('ccroute.tenant_context', NEW.tenant_id::text, true);
+    INSERT INTO ccroute.password_policy (tenant_id) VALUES (NEW.tenant_id);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER password_policy AFTER INSERT ON ccroute.tenant
+    FOR EACH ROW EXECUTE FUNCTION ccroute.tenant_gets_password_policy();
+INSERT INTO ccroute.password_policy (tenant_id)
+SELECT t.tenant_id FROM ccroute.tenant t
+ WHERE NOT EXISTS (SELECT FROM ccroute.password_policy p WHERE p.tenant_id = t.tenant_id);
+
+-- Why a new password does not meet the tenant's policy, or NULL when it does. `kind` is
+-- 'admin' (consoles, SQL) or 'agent' (agents' clients), for the maximum length. The message
+-- never repeats the password. Lengths count characters, not bytes: Unicode passwords count as
+-- people see them.
+CREATE FUNCTION ccroute.password_problem(p_tenant bigint, p_login text, p_password text,
+                                         p_kind text DEFAULT 'admin') RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p ccroute.password_policy;
+    n integer := char_length(p_password);
+    has_upper boolean := p_password ~ '[[:upper:]]';
+    has_lower boolean := p_password ~ '[[:lower:]]';
+    has_digit boolean := p_password ~ '[[:digit:]]';
+    has_symbol boolean;
+    others text;
+    max_length integer;
+BEGIN
+    SELECT * INTO p FROM ccroute.password_policy x WHERE x.tenant_id = p_tenant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % has no password policy', p_tenant USING ERRCODE = 'undefined_object';
+    END IF;
+    IF p_kind NOT IN ('admin', 'agent') THEN
+        RAISE EXCEPTION 'password kind is admin or agent' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Characters that are neither letters nor digits must be allowed symbols.
+    others := regexp_replace(p_password, '[[:alpha:][:digit:]]', '', 'g');
+    has_symbol := others <> '';
+    IF p_password IS NULL OR n < p.min_length THEN
+        RETURN pg_catalog.format('shorter than %s characters', p.min_length);
+    END IF;
+    max_length := CASE p_kind WHEN 'admin' THEN p.max_length_admin ELSE p.max_length_agent END;
+    IF n > max_length THEN
+        RETURN pg_catalog.format('longer than %s characters', max_length);
+    END IF;
+    IF EXISTS (SELECT FROM regexp_split_to_table(others, '') AS c WHERE strpos(p.symbols, c) = 0) THEN
+        RETURN 'holds a character that is neither a letter, a digit nor one of the allowed symbols';
+    END IF;
+    IF p.require_upper AND NOT has_upper THEN RETURN 'needs an upper-case letter'; END IF;
+    IF p.require_lower AND NOT has_lower THEN RETURN 'needs a lower-case letter'; END IF;
+    IF p.require_digit AND NOT has_digit THEN RETURN 'needs a digit'; END IF;
+    IF p.require_symbol AND NOT has_symbol THEN RETURN 'needs a symbol'; END IF;
+    IF p.min_classes IS NOT NULL
+       AND has_upper::int + has_lower::int + has_digit::int + has_symbol::int < p.min_classes THEN
+        RETURN pg_catalog.format('needs at least %s of: upper case, lower case, digits, symbols', p.min_classes);
+    END IF;
+    IF p_login IS NOT NULL AND char_length(p_login) >= 3
+       AND strpos(lower(p_password), lower(p_login)) > 0 THEN
+        RETURN 'holds the login';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+REVOKE ALL ON FUNCTION ccroute.password_problem(bigint, text, text, text),
+    ccroute.password_policy_check(), ccroute.tenant_gets_password_policy() FROM PUBLIC;
+ALTER FUNCTION ccroute.password_problem(bigint, text, text, text) OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.password_policy_check() OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.tenant_gets_password_policy() OWNER TO ccroute_owner;
+GRANT SELECT ON ccroute.password_policy TO ccroute_tenant_admin, ccroute_supervisor;
+GRANT UPDATE (min_length, max_length_admin, max_length_agent, expiry_days, max_failed_attempts,
+              require_upper, require_lower, require_digit, require_symbol, min_classes, symbols,
+              history, change_at_first_login)
+    ON ccroute.password_policy TO ccroute_tenant_admin;

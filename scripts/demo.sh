@@ -37,6 +37,20 @@ stack_calls "$STACK_DIR/calls.csv" 6 -r 1 -l 1 || { echo "calls failed:"; tail -
 echo "Placing 1 call to a number nobody has..."
 printf 'SEQUENTIAL\n+81300000000;+819011110009;\n' >"$STACK_DIR/unknown.csv"
 stack_rejected_call "$STACK_DIR/unknown.csv" 404 || { echo "the unknown number was not refused"; exit 1; }
+echo "The tenant admin adds a routing rule in Lua: VIP callers go to Alice (101)..."
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U demo.admin <<'SQL' || { echo "the rule was not saved"; exit 1; }
+SELECT ccroute.activate_rule(ccroute.save_rule($rule$
+-- VIP callers go to Alice, the team's most experienced agent, whenever she is free.
+return function(call, agents)
+  if call.caller == "+819011110007" then
+    return { agents = { "101" }, note = "vip caller to Alice" }
+  end
+end
+$rule$, 'VIP callers to Alice'));
+SQL
+echo "Placing 1 call from the VIP and 1 from another caller to the support line..."
+printf 'SEQUENTIAL\n+81312345001;+819011110007;\n+81312345001;+819011110008;\n' >"$STACK_DIR/vip.csv"
+stack_calls "$STACK_DIR/vip.csv" 2 -r 1 -l 1 || { echo "calls failed:"; tail -n 20 "$STACK_DIR/callers.out"; exit 1; }
 
 echo
 echo "Where each call went (from the database), and which phone really rang (from sipp):"
@@ -49,7 +63,7 @@ echo "Where each call went (from the database), and which phone really rang (fro
 SELECT c.call_seq AS "#", c.caller, c.dialed, c.action,
        coalesce(c.target, c.sip_status::text) AS "routed to",
        coalesce(r.phone, '-') AS "phone that rang", c.outcome,
-       c.explanation -> 'skipped' AS "agents set aside"
+       c.explanation -> 'skipped' AS "agents set aside", c.explanation -> 'rule' ->> 'note' AS "rule"
   FROM ccroute.call_log c LEFT JOIN rang r USING (call_id)
  ORDER BY c.call_seq;
 SELECT st.name, st.state, s.calls_today, s.talk_seconds_today
@@ -59,4 +73,6 @@ SQL
 echo "Support calls go to the agent idle the longest; Kamailio reports each call's answer and"
 echo "end, so Alice and Bob are free again at once while Carol is in 30 s of wrap-up."
 echo "The call to +81300000000 was refused by the database with 404 Number Not In Service."
+echo "With the tenant's rule active, the VIP's call went to Alice although Bob had waited longer;"
+echo "the next caller's call went by the skill's strategy (the rule returned nothing for it)."
 echo "Demo done; stopping what it started."

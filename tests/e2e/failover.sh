@@ -55,8 +55,10 @@ t0=$(now_ms)
 sleep 5
 frozen=$(pg_pids)
 kill -STOP $frozen
+frozen_at=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
 echo "# froze PostgreSQL at $(($(now_ms) - t0)) ms"
 sleep 5
+thawed_at=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
 kill -CONT $frozen
 echo "# thawed at $(($(now_ms) - t0)) ms"
 sleep 5
@@ -105,6 +107,12 @@ check_le "every worker routed again within 15 s of the restart (last fallback af
 first_routed=$(psql -XAtc "SELECT round(extract(epoch FROM min(arrived_at) - '$restarted_at'::timestamptz) * 1000)
 	FROM ccroute.call_history WHERE action = 'agent' AND arrived_at > '$restarted_at'")
 check_le "routing resumed after the restart (first call to an agent after ${first_routed} ms)" 15000 "${first_routed:-99999}"
+
+# Calls that ended while the database was frozen: their ends waited in the proxy's queue, and
+# are recorded with the time the proxy saw them, not the time the database heard of them.
+ended_frozen=$(psql -XAtc "SELECT count(*) FROM ccroute.call_history WHERE answered_at IS NOT NULL
+	AND ended_at > '$frozen_at'::timestamptz + interval '0.05 s' AND ended_at < '$thawed_at'::timestamptz")
+check_le "calls that ended during the freeze are recorded with the time they ended ($ended_frozen)" "$ended_frozen" 1
 
 # The fallback calls' Call-IDs, as the PBX received them, against what the database recorded.
 misrecorded=$(psql -XAtq <<SQL

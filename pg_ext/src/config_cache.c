@@ -510,34 +510,38 @@ cc_is_holiday(const CcTenant *tenant, int year, int month, int day)
 	return bsearch(&d, tenant->holidays, tenant->nholidays, sizeof(DateADT), compare_dates) != NULL;
 }
 
+void
+cc_local_time(const CcTenant *tenant, TimestampTz now, struct pg_tm *tm, fsec_t *fsec)
+{
+	/* AT TIME ZONE, as SQL would do it: the zone's rules, abbreviations and offsets alike. */
+	Timestamp	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
+															  CStringGetTextDatum(tenant->time_zone),
+															  TimestampTzGetDatum(now)));
+
+	if (timestamp2tm(local, NULL, tm, fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+}
+
 bool
 cc_is_open(const CcTenant *tenant, const CcNumber *number, TimestampTz now, char *local_day,
 		   size_t local_day_len)
 {
-	Timestamp	local;
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			julian;
 	int			isodow;
-	DateADT		day;
 	TimeADT		time;
 
-	/* AT TIME ZONE, as SQL would do it: the zone's rules, abbreviations and offsets alike. */
-	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
-												  CStringGetTextDatum(tenant->time_zone),
-												  TimestampTzGetDatum(now)));
-	if (timestamp2tm(local, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
+	cc_local_time(tenant, now, &tm, &fsec);
 	snprintf(local_day, local_day_len, "%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
 	if (!number->has_schedule)
 		return true;
 
-	julian = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday);
-	day = julian - POSTGRES_EPOCH_JDATE;
-	if (bsearch(&day, tenant->holidays, tenant->nholidays, sizeof(DateADT), compare_dates))
+	if (cc_is_holiday(tenant, tm.tm_year, tm.tm_mon, tm.tm_mday))
 		return false;
+	julian = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday);
 	isodow = j2day(julian);
 	if (isodow == 0)
 		isodow = 7;

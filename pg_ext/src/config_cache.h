@@ -95,6 +95,8 @@ extern const CcTenant *cc_tenant(int64 tenant_id);
 extern const CcSkill *cc_skill_named(const CcTenant *tenant, const char *name);
 /* An agent's skills (sorted by skill id): *n of them. */
 extern const CcAgentSkill *cc_agent_skills(int64 tenant_id, int64 agent_id, int *n);
+/* Now in the tenant's time zone. */
+extern void cc_local_time(const CcTenant *tenant, TimestampTz now, struct pg_tm *tm, fsec_t *fsec);
 /* Whether the tenant has a holiday on that day (its own calendar's date). */
 extern bool cc_is_holiday(const CcTenant *tenant, int year, int month, int day);
 /* The URI of a destination a rule may forward to, NULL if none by that name. */

@@ -119,8 +119,20 @@ typedef struct Call
 	const char *dry_source;		/* try_rule's source; NULL: the active rule */
 	int64	   *rule_agents;	/* the agents the rule chose, in its order; NULL: none chosen */
 	int			nrule_agents;
+	int			rule_version;	/* the rule that ran (0: try_rule's source) */
 	StringInfo	rule;			/* what the rule did, for the explanation; NULL: no rule */
+	struct FirstLook *looked;	/* the rule's first look, reused by the first hop */
 } Call;
+
+/* The first look at a skill's candidates, kept to be used once more. */
+typedef struct FirstLook
+{
+	int64		skill;
+	Candidate  *c;
+	int			ncand;
+	uint64		nread;
+	int			skipped[SKIP_COUNT];
+} FirstLook;
 
 typedef struct Decision
 {
@@ -665,12 +677,9 @@ apply_rule(Call *call, int64 *skill, Decision *settled)
 	int			version = call->dry_source ? 0 : t->rule_version;
 	const char *source = call->dry_source ? call->dry_source : t->rule_source;
 	const CcSkill *sk = cc_skill(t, call->skill_id);
-	int			skipped[SKIP_COUNT] = {0};
-	int			ncand,
-				nagents,
+	FirstLook  *look = palloc0(sizeof(FirstLook));
+	int			nagents,
 				n;
-	uint64		nread;
-	Candidate  *c;
 	int64	   *ids;
 	cc_rule_agent *agents;
 	cc_rule_call rc;
@@ -681,12 +690,17 @@ apply_rule(Call *call, int64 *skill, Decision *settled)
 	bool		done = false;
 	StringInfo	e = makeStringInfo();
 
-	c = available_agents(call, call->skill_id, sk ? sk->strategy : "longest_idle", true, FIRST_LOOK,
-						 &ncand, &nread, skipped);
-	n = Min(ncand, CC_RULE_MAX_AGENTS);
+	/* The first hop reads the same first look: it is kept for it. */
+	look->skill = call->skill_id;
+	look->c = available_agents(call, call->skill_id, sk ? sk->strategy : "longest_idle", true,
+							   FIRST_LOOK, &look->ncand, &look->nread, look->skipped);
+	call->looked = look;
+	call->rule_version = version;
+	n = Min(look->ncand, CC_RULE_MAX_AGENTS);
 	ids = palloc(sizeof(int64) * (n + 1));
 	for (int i = 0; i < n; i++)
-		ids[i] = c[i].agent_id;
+		ids[i] = look->c[i].agent_id;
+	/* ids is compacted to the agents found: ids[i] is agents[i]'s */
 	agents = ccroute_rule_agents(t, ids, n, call->local_day, &nagents);
 	ccroute_rule_call_input(&rc, t, call->caller, call->dialed, sk ? sk->name : NULL,
 							GetCurrentTransactionStartTimestamp(), call->facts);
@@ -804,8 +818,8 @@ choose_agent(Call *call)
 
 		if (apply_rule(call, &skill, &settled))
 		{
-			appendStringInfo(e, "{\"rule_version\": %d, \"rule\": %s}",
-							 call->dry_source ? 0 : call->tenant->rule_version, call->rule->data);
+			appendStringInfo(e, "{\"rule_version\": %d, \"rule\": %s}", call->rule_version,
+							 call->rule->data);
 			settled.explanation = e;
 			return settled;
 		}
@@ -832,7 +846,17 @@ choose_agent(Call *call)
 		{
 			uint64		nread;
 
-			c = available_agents(call, skill, strategy, hop == 0, limit, &ncand, &nread, skipped);
+			if (limit == FIRST_LOOK && call->looked && call->looked->skill == skill)
+			{
+				c = call->looked->c;
+				ncand = call->looked->ncand;
+				nread = call->looked->nread;
+				for (int r = 0; r < SKIP_COUNT; r++)
+					skipped[r] += call->looked->skipped[r];
+				call->looked = NULL;
+			}
+			else
+				c = available_agents(call, skill, strategy, hop == 0, limit, &ncand, &nread, skipped);
 			if (hop == 0 && call->rule_agents)
 				c = rule_choice(call, c, &ncand);
 			if (limit == FIRST_LOOK)
@@ -909,8 +933,8 @@ choose_agent(Call *call)
 		if (skipped[r])
 			appendStringInfo(e, "%s\"%s\": %d", any++ ? ", " : "", skip_names[r], skipped[r]);
 	if (call->rule)
-		appendStringInfo(e, "}, \"rule_version\": %d, \"rule\": %s}",
-						 call->dry_source ? 0 : call->tenant->rule_version, call->rule->data);
+		appendStringInfo(e, "}, \"rule_version\": %d, \"rule\": %s}", call->rule_version,
+						 call->rule->data);
 	else
 		appendStringInfoString(e, "}, \"rule_version\": null}");
 	d.explanation = e;
@@ -1167,6 +1191,16 @@ route_call(FunctionCallInfo fcinfo, bool cache_is_told)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
+/* A JSON string, or null. */
+static void
+json_text(StringInfo out, const char *s)
+{
+	if (s)
+		escape_json(out, s);
+	else
+		appendStringInfoString(out, "null");
+}
+
 /*
  * try_rule(source, dialed, caller, facts): the tenant admin's dry run. The decision the router
  * would make for a call to one of the admin's own numbers with the given rule (NULL: the active
@@ -1218,22 +1252,13 @@ ccroute_try_rule(PG_FUNCTION_ARGS)
 
 	initStringInfo(&out);
 	appendStringInfoString(&out, "{\"action\": ");
-	escape_json(&out, d.action);
+	json_text(&out, d.action);
 	appendStringInfoString(&out, ", \"target\": ");
-	if (d.target)
-		escape_json(&out, d.target);
-	else
-		appendStringInfoString(&out, "null");
+	json_text(&out, d.target);
 	appendStringInfoString(&out, ", \"agent\": ");
-	if (extension)
-		escape_json(&out, extension);
-	else
-		appendStringInfoString(&out, "null");
+	json_text(&out, extension);
 	appendStringInfo(&out, ", \"sip_status\": %d, \"reason\": ", d.sip_status);
-	if (d.reason)
-		escape_json(&out, d.reason);
-	else
-		appendStringInfoString(&out, "null");
+	json_text(&out, d.reason);
 	appendStringInfo(&out, ", \"explanation\": %s}", d.explanation ? d.explanation->data : "null");
 
 	spi_ctx = MemoryContextSwitchTo(caller_ctx);

@@ -196,7 +196,6 @@ void
 ccroute_rule_call_input(cc_rule_call *rc, const CcTenant *tenant, text *caller, text *dialed,
 						const char *skill_name, TimestampTz now, Datum facts)
 {
-	Timestamp	local;
 	struct pg_tm tm;
 	fsec_t		fsec;
 	Jsonb	   *jb = DatumGetJsonbP(facts);
@@ -210,11 +209,7 @@ ccroute_rule_call_input(cc_rule_call *rc, const CcTenant *tenant, text *caller, 
 	rc->caller = text_to_cstring(caller);
 	rc->dialed = text_to_cstring(dialed);
 	rc->skill = skill_name;
-	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
-												  CStringGetTextDatum(tenant->time_zone),
-												  TimestampTzGetDatum(now)));
-	if (timestamp2tm(local, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("timestamp out of range")));
+	cc_local_time(tenant, now, &tm, &fsec);
 	rc->year = tm.tm_year;
 	rc->month = tm.tm_mon;
 	rc->day = tm.tm_mday;
@@ -252,7 +247,7 @@ ccroute_rule_call_input(cc_rule_call *rc, const CcTenant *tenant, text *caller, 
 }
 
 cc_rule_agent *
-ccroute_rule_agents(const CcTenant *tenant, const int64 *ids, int n, const char *local_day, int *nout)
+ccroute_rule_agents(const CcTenant *tenant, int64 *ids, int n, const char *local_day, int *nout)
 {
 	static SPIPlanPtr plan = NULL;
 	Datum		v[3];
@@ -290,6 +285,7 @@ ccroute_rule_agents(const CcTenant *tenant, const int64 *ids, int n, const char 
 
 			if (col_int8(r, 1) != ids[i])
 				continue;
+			ids[*nout] = ids[i];	/* compacted alike: ids[k] stays agents[k]'s */
 			a = &agents[(*nout)++];
 			a->extension = col_text(r, 2);
 			a->name = col_text(r, 3);

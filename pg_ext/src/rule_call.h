@@ -39,8 +39,9 @@ extern void ccroute_rule_call_input(cc_rule_call *rc, const CcTenant *tenant, te
 									Datum facts);
 
 /* The candidates as a rule sees them, in the order of ids (one query: extensions, names,
- * today's counts; skills from the cache). SPI must be connected. */
-extern cc_rule_agent *ccroute_rule_agents(const CcTenant *tenant, const int64 *ids, int n,
+ * today's counts; skills from the cache). SPI must be connected. An agent no longer found is
+ * left out, and ids is compacted alike, so that ids[k] is the id of the k-th agent returned. */
+extern cc_rule_agent *ccroute_rule_agents(const CcTenant *tenant, int64 *ids, int n,
 										  const char *local_day, int *nout);
 
 /* What failed, for the tenant admin (rule_error): at most once a second per tenant and backend. */

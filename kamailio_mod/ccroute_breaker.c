@@ -121,7 +121,7 @@ void ccr_breaker_probe(unsigned int ticks, void *param)
 		return;
 	/* Before calls are routed again, the database hears of what happened while it was away:
 	 * above all the calls that ended, whose agents it still holds on a call. Workers meanwhile
-	 * keep sending calls to the fallback. Bounded: a backlog that cannot be sent within a few
+	 * keep sending calls to the fallback. Bounded: a backlog that cannot be sent within 20
 	 * deadlines leaves the breaker open until the next probe. */
 	if(ccr_events_drain(ccr_now_ms() + 20 * ccr_db_timeout_ms()) < 0) {
 		ccr_db_close();

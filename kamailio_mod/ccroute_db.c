@@ -23,7 +23,6 @@
 #include "ccroute_breaker.h"
 #include "ccroute_db.h"
 #include "ccroute_queue.h"
-#include "ccroute_events.h"
 #include "ccroute_route.h"
 #include "ccroute_rpc.h"
 
@@ -319,14 +318,14 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	for(i = 0; i < ccr_fact_count(); i++)
 		params[4 + i] = facts[i];
 
-	/* The same deadline on the wall clock, as PostgreSQL reads a timestamptz. */
-	ccr_time_text(deadline_at, sizeof(deadline_at), ccr_wall_us() + (long long)db_timeout_ms * 1000);
 	if(!ccr_breaker_allows()) {
 		counter_inc(ccr_cnt.breaker_skipped);
 		return -1;
 	}
 	if(ccr_db_ensure(deadline) < 0)
 		return -1;
+	/* The same deadline on the wall clock, as PostgreSQL reads a timestamptz. */
+	ccr_time_text(deadline_at, sizeof(deadline_at), ccr_wall_us() + (long long)(deadline - now_ms()) * 1000);
 	res = ccr_db_run(STMT_ROUTE, "route_call", 4 + ccr_fact_count(), params, 6, deadline, &refused);
 	if(res == NULL) {
 		/* The call goes to the fallback; had the decision committed all the same, its agent

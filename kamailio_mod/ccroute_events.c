@@ -121,10 +121,11 @@ static int send_batch(const ccr_pending_t *batch, int n, long long deadline)
 	return 0;
 }
 
-/* Sends what peek gave: 0 done (taken, or refused and dropped), -1 database unavailable. */
+/* Sends what peek gave, in order: how many of the first entries are done (taken, or refused
+ * and dropped); fewer than n when the database stopped answering at the next one. */
 static int send_entries(const ccr_pending_t *batch, int n, long long deadline)
 {
-	int i, rc, start;
+	int i, j, rc, start;
 
 	if(batch[0].kind == CCR_PENDING_WITHDRAW) {
 		const char *params[2] = {batch[0].a, batch[0].b};
@@ -133,67 +134,71 @@ static int send_entries(const ccr_pending_t *batch, int n, long long deadline)
 				CCR_STMT_WITHDRAW, "withdraw_call", 2, params, 1, deadline, &refused);
 
 		if(res == NULL && !refused)
-			return -1;
+			return 0;
 		PQclear(res);
-		return 0;
+		return 1;
 	}
 	/* Runs of events call_events takes go together; those it does not (a no answer that
 	 * waited out an outage) go one at a time, in their place. */
 	for(start = 0; start < n; start = i) {
 		for(i = start; i < n && batchable(batch[i].event); i++)
 			;
-		if(i > start) {
+		if(i == start) {
+			rc = send_now(batch[i].a, batch[i].b, batch[i].event, deadline);
+			i++;
+		} else {
 			rc = send_batch(batch + start, i - start, deadline);
 			if(rc == -2 && i - start > 1) {
 				/* One bad entry must not hold back the others: each alone. */
-				int j;
-
-				for(j = start, rc = 0; j < i && rc != -1; j++) {
+				for(j = start; j < i; j++) {
 					rc = send_batch(batch + j, 1, deadline);
-					if(rc == -2)
-						counter_inc(ccr_cnt.events_failed);
-					else if(rc == 0)
-						counter_inc(ccr_cnt.events);
+					if(rc == -1)
+						return j;
+					counter_inc(rc == 0 ? ccr_cnt.events : ccr_cnt.events_failed);
 				}
-				if(rc == -1)
-					return -1;
 				continue;
 			}
-		} else {
-			rc = send_now(batch[i].a, batch[i].b, batch[i].event, deadline);
-			i++;
 		}
 		if(rc == -1)
-			return -1;
+			return start;
 		counter_add(rc == 0 ? ccr_cnt.events : ccr_cnt.events_failed, i - start);
 	}
-	return 0;
+	return n;
 }
 
 /* Sends what waits, batch after batch (see below for how long): how many entries were sent,
- * or -1 when the database stopped answering (what was not sent stays). */
+ * or -1 when the database stopped answering (what was not sent stays; what was, is removed, so
+ * it is never sent twice). One process sends at a time: the event process, or the probe
+ * draining the queue before it closes the breaker. */
 static int send_waiting(long long until, int past_breaker, int drain)
 {
 	static ccr_pending_t batch[CCR_EVENT_BATCH];
 	long long now_us;
-	int n, i, sent = 0;
+	int n, i, done, sent = 0;
 
+	ccr_queue_lock_sending();
 	while(ccr_now_ms() < until && ccr_queue_length() > 0) {
 		long long deadline = ccr_now_ms() + ccr_db_timeout_ms();
 
 		if(past_breaker ? ccr_db_ensure_past_breaker(deadline) < 0
-						: (!ccr_breaker_allows() || ccr_db_ensure(deadline) < 0))
-			return -1;
+						: (!ccr_breaker_allows() || ccr_db_ensure(deadline) < 0)) {
+			sent = -1;
+			break;
+		}
 		n = ccr_queue_peek(batch, CCR_EVENT_BATCH);
 		if(n == 0)
 			break;
-		if(send_entries(batch, n, deadline) < 0)
-			return -1; /* the database is away again: the entries stay */
+		done = send_entries(batch, n, deadline);
 		now_us = ccr_wall_us();
-		for(i = 0; i < n; i++)
+		for(i = 0; i < done; i++)
 			if(now_us - batch[i].at_us > LATE_US)
 				counter_inc(ccr_cnt.events_late);
-		ccr_queue_pop_through(batch[n - 1].seq);
+		if(done > 0)
+			ccr_queue_pop_through(batch[done - 1].seq);
+		if(done < n) {
+			sent = -1; /* the database is away again: the rest stays */
+			break;
+		}
 		sent += n;
 		/* In the normal run, one batch per step: what arrives during a commit waits for the
 		 * next step and goes with others (sending again at once would make a commit per event
@@ -202,6 +207,7 @@ static int send_waiting(long long until, int past_breaker, int drain)
 				&& ccr_queue_length() < CCR_EVENT_BATCH / 4)
 			break;
 	}
+	ccr_queue_unlock_sending();
 	return sent;
 }
 

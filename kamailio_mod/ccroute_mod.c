@@ -110,9 +110,10 @@ static int mod_init(void)
 
 static int child_init(int rank)
 {
-	/* Only SIP workers talk to the database; a connection opened in the main or init process
-	 * would be inherited, and shared, by every child. A failure to connect is not fatal:
-	 * calls then go to the fallback until the database answers. */
+	/* No connection in the main or init process: every child would inherit, and share, it.
+	 * SIP workers connect here; the module's event and probe processes when they first need
+	 * to. A failure to connect is not fatal: calls then go to the fallback until the database
+	 * answers. */
 	if(rank == PROC_MAIN
 			&& fork_basic_utimer(PROC_TIMER, "ccroute background", 1, ccr_breaker_probe, NULL,
 					   probe_interval_ms * 1000)

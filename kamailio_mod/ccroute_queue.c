@@ -14,6 +14,7 @@
 typedef struct ccr_queue
 {
 	gen_lock_t lock;
+	gen_lock_t sending; /* held by the one process sending entries */
 	int capacity;
 	int first;
 	int count;
@@ -32,7 +33,7 @@ int ccr_queue_init(int capacity)
 	}
 	memset(queue, 0, sizeof(*queue));
 	queue->capacity = capacity;
-	if(lock_init(&queue->lock) == NULL) {
+	if(lock_init(&queue->lock) == NULL || lock_init(&queue->sending) == NULL) {
 		shm_free(queue);
 		queue = NULL;
 		return -1;
@@ -44,6 +45,7 @@ void ccr_queue_destroy(void)
 {
 	if(queue) {
 		lock_destroy(&queue->lock);
+		lock_destroy(&queue->sending);
 		shm_free(queue);
 		queue = NULL;
 	}
@@ -112,6 +114,18 @@ void ccr_queue_pop_through(unsigned int seq)
 		queue->count--;
 	}
 	lock_release(&queue->lock);
+}
+
+void ccr_queue_lock_sending(void)
+{
+	if(queue)
+		lock_get(&queue->sending);
+}
+
+void ccr_queue_unlock_sending(void)
+{
+	if(queue)
+		lock_release(&queue->sending);
 }
 
 int ccr_queue_length(void)

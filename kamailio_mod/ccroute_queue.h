@@ -33,12 +33,17 @@ void ccr_queue_destroy(void);
 void ccr_queue_push(int kind, const char *a, const char *b, const char *event);
 
 /* Copies out the oldest entries: up to max events in a row, or one withdrawal. Returns how
- * many (0 when empty). Only the event process consumes. */
+ * many (0 when empty). Only the process holding the sending lock consumes. */
 int ccr_queue_peek(ccr_pending_t *out, int max);
 
 /* Removes the oldest entries up to and including the one numbered seq (those peek gave),
  * except any dropped meanwhile. */
 void ccr_queue_pop_through(unsigned int seq);
+
+/* Taken by the process that sends entries (the event process, or the probe draining the
+ * queue), so that no entry is sent by two at once. */
+void ccr_queue_lock_sending(void);
+void ccr_queue_unlock_sending(void);
 
 int ccr_queue_length(void);
 

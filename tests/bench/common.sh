@@ -1,4 +1,4 @@
-# common.sh: what both benchmarks share. Sourced from the project's root after tests/lib/stack.sh.
+# common.sh: what the benchmarks share. Sourced from the project's root after tests/lib/stack.sh.
 
 # bench_pg_start: a throwaway cluster with the extension, durable commits (as in production),
 # room for the data and the WAL of a run; stopped on exit.

@@ -143,17 +143,17 @@ for half in norule rule; do
 		SELECT action FROM ccroute.route_call('r-' || :client_id || '-' || :n, '+819000000000', '+8131' || lpad(:t::text, 7, '0'));
 	SQL
 done
-rule_row() { # NAME SCRIPT: p50 p99 at one client after the warm-up
+rule_row() { # SCRIPT: p50 p99 p99.9 at one client after the warm-up
 	reset_agents
 	rm -f "$STACK_DIR"/pgbench_log.*
-	(cd "$STACK_DIR" && "$pgbench" -n -U kamailio -c 1 -t $((WARM_CALLS + LAT_CALLS)) -l -f "$2" ccroute >/dev/null 2>&1)
+	(cd "$STACK_DIR" && "$pgbench" -n -U kamailio -c 1 -t $((WARM_CALLS + LAT_CALLS)) -l -f "$1" ccroute >/dev/null 2>&1)
 	awk -v w="$WARM_CALLS" 'NR > w {print $3}' "$STACK_DIR"/pgbench_log.* | percentiles
 }
-read -r norule50 norule99 norule999 < <(rule_row norule "$STACK_DIR/norule.sql")
-read -r rule50 rule99 rule999 < <(rule_row rule "$STACK_DIR/rule.sql")
+read -r norule50 norule99 norule999 < <(rule_row "$STACK_DIR/norule.sql")
+read -r rule50 rule99 rule999 < <(rule_row "$STACK_DIR/rule.sql")
 ruled_calls=$(q "SELECT count(*) FROM ccroute.live_call WHERE call_id LIKE 'r-%' AND explanation -> 'rule' ->> 'action' = 'agents'")
 rule_failures=$(q "SELECT count(*) FROM ccroute.live_call WHERE call_id LIKE 'r-%' AND explanation -> 'rule' ? 'stop'")
-read -r norule50b norule99b norule999b < <(rule_row norule "$STACK_DIR/norule.sql")
+read -r norule50b norule99b norule999b < <(rule_row "$STACK_DIR/norule.sql")
 rule_added=$(awk -v a="$rule50" -v b="$norule50" -v c="$norule50b" 'BEGIN {printf "%.3f", a - (b + c) / 2}')
 # One connection holding the rules of 1,000 tenants: a call to each, then its Lua memory and its
 # resident memory before and after.

@@ -98,7 +98,7 @@ ex=$(psql -X -A -t -c "SELECT tenant_id FROM ccroute.tenant WHERE name = 'ex'")
 			 WHERE call_id = 'attack-$version';
 		SQL
 	done <"$STACK_DIR/attacks"
-	echo "SELECT 'after', action, pg_backend_pid() FROM ccroute.route_call('after', '+819000000000', '+81312340600');"
+	echo "SELECT 'after', action FROM ccroute.route_call('after', '+819000000000', '+81312340600');"
 	echo "SELECT 'pid', pg_backend_pid();"
 } | psql -X -A -t -q -F '|' >"$STACK_DIR/attack_results" 2>&1
 while IFS='|' read -r name stop version; do

@@ -87,11 +87,11 @@ control "recursion of a sane depth" "default" <<'EOF'
 local function depth(n) if n == 0 then return 0 end return 1 + depth(n - 1) end
 return function() depth(150) end
 EOF
-attack "endless recursion" "stopped " <<'EOF'
+attack "endless recursion" "stopped memory" <<'EOF'
 local function f(n) return f(n + 1) + 1 end
 return function() f(1) end
 EOF
-attack "endless recursion, caught and retried" "stopped " <<'EOF'
+attack "endless recursion, caught and retried" "stopped memory" <<'EOF'
 local function f(n) return f(n + 1) + 1 end
 return function() while true do pcall(f, 1) end end
 EOF
@@ -121,9 +121,6 @@ return function()
     pcall(function() keep[#keep + 1] = string.rep("y", 500000) end)
   end
 end
-EOF
-control "the state is usable after a memory bomb (a fresh run)" "agents 101" <<'EOF'
-return function(call, agents) return { agents = { agents[1].extension } } end
 EOF
 
 # --- Reaching outside: no io, os (but time), debug, package, require, load, dofile; no binary

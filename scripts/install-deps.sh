@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential dpkg-dev pkg-config
   postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-pgaudit libpq-dev
-  liblua5.4-dev
+  liblua5.4-dev libargon2-dev liboath-dev
   kamailio kamailio-extra-modules kamailio-postgres-modules
   sip-tester iproute2 procps
 )

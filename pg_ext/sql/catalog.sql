@@ -96,7 +96,10 @@ SELECT c.oid::regclass AS unaudited_table
                          'audit_log',       -- the log itself
                          'role_map',        -- written only with person, which is audited
                          'did_directory',   -- written only with did, which is audited
-                         'rule_error')      -- written by the router: what a rule's run hit
+                         'rule_error',      -- written by the router: what a rule's run hit
+                         'login_credential', -- written only by the sign-in functions, which audit
+                         'password_history', -- each outcome without its secrets (audit_sign_in)
+                         'app_session')      -- the same
    AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'audit');
 
 DROP EXTENSION ccroute;

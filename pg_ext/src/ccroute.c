@@ -7,6 +7,7 @@
 #include "utils/guc.h"
 
 #include "commit_deadline.h"
+#include "password_hash.h"
 #include "route_call.h"
 #include "rule_call.h"
 #include "tenant_context.h"
@@ -22,5 +23,6 @@ _PG_init(void)
 	ccroute_define_router_settings();
 	ccroute_define_commit_deadline();
 	ccroute_define_rule_settings();
+	ccroute_define_password_settings();
 	MarkGUCPrefixReserved("ccroute");
 }

@@ -87,6 +87,14 @@ psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U kamailio <<'SQL' || { tap_not_ok "
 SELECT ccroute.route_call('acme-call-' || n, '+819012345678', '+81311110000') FROM generate_series(1, 3) n;
 SELECT ccroute.route_call('beta-call-' || n, '+819087654321', '+81322220000') FROM generate_series(1, 3) n;
 SQL
+for t in acme beta; do
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba <<SQL || { tap_not_ok "fixture: $t sign-in"; exit 1; }
+SELECT ccroute.set_password('$t', 'agt', '$t-agent-secret'), ccroute.set_password('$t', 'admin', '$t-boss-secret');
+SELECT ccroute.register_device('$t', 'admin', '02:00:00:00:00:01');
+SQL
+	out=$(psql -X -A -t -v ON_ERROR_STOP=1 -U gateway -c "SELECT outcome FROM ccroute.authenticate('$t', 'agt', '$t-agent-secret')")
+	[ "$out" = ok ] || { tap_not_ok "fixture: $t agent signs in" "got: $out"; exit 1; }
+done
 acme=$(su_sql "SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme'")
 beta=$(su_sql "SELECT tenant_id FROM ccroute.tenant WHERE name = 'beta'")
 # What a failing rule leaves for its tenant's admin (written by the router as the owner).
@@ -98,7 +106,7 @@ relations=$(su_sql "SELECT c.relname FROM pg_class c
 	WHERE c.relnamespace = 'ccroute'::regnamespace AND c.relkind IN ('r', 'p', 'v')
 	  AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id')
 	ORDER BY 1")
-roles="beta.admin beta.sup beta.ana beta.agt kamailio dba"
+roles="beta.admin beta.sup beta.ana beta.agt kamailio dba gateway"
 
 for rel in $relations; do
 	kind=$(su_sql "SELECT relkind FROM pg_class WHERE oid = 'ccroute.$rel'::regclass")

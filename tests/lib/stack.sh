@@ -77,7 +77,8 @@ stack_pg_cluster() {
 }
 
 # stack_pg_start: a cluster with the extension created in database "ccroute", a platform DBA
-# login "dba", and the login "kamailio" for the proxy, which may only execute the routing function.
+# login "dba", the login "kamailio" for the proxy, which may only execute the routing function,
+# and the login "gateway" for applications, which may only sign people in and use their tokens.
 stack_pg_start() {
 	stack_pg_cluster || return 1
 	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE ccroute' >/dev/null
@@ -85,6 +86,7 @@ stack_pg_start() {
 		CREATE EXTENSION ccroute;
 		CREATE ROLE dba LOGIN IN ROLE ccroute_platform_dba;
 		CREATE ROLE kamailio LOGIN IN ROLE ccroute_kamailio;
+		CREATE ROLE gateway LOGIN IN ROLE ccroute_gateway;
 	EOF
 }
 

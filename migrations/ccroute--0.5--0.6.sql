@@ -842,6 +842,86 @@ SELECT p.tenant_id, p.login, p.kind, p.display_name, p.role_name,
   JOIN ccroute.password_policy pol ON pol.tenant_id = p.tenant_id;
 
 ------------------------------------------------------------------------------------------------
+-- People who log in to PostgreSQL itself: their tenant's policy applies to their roles'
+-- passwords. The library's password-check hook asks sql_password_problem about every password
+-- set with CREATE or ALTER ROLE; set_sql_password is how a person sets theirs without the clear
+-- password in any statement's text.
+
+-- Why a role's new password is refused, or NULL (also for a role that is not a person). NULL as
+-- password: it came hashed, and cannot be checked.
+CREATE FUNCTION ccroute.sql_password_problem(p_role name, p_password text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    m ccroute.role_map;
+    who text;
+BEGIN
+    SELECT * INTO m FROM ccroute.role_map r WHERE r.role_name = p_role;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('ccroute.tenant_context', m.tenant_id::text, true);
+    IF p_password IS NULL THEN
+        RETURN 'a person''s password must reach the server in clear to be checked against the tenant''s policy';
+    END IF;
+    SELECT p.login INTO who FROM ccroute.person p WHERE p.tenant_id = m.tenant_id AND p.person_id = m.person_id;
+    RETURN ccroute.password_problem(m.tenant_id, who, p_password, 'admin');
+END
+$$;
+
+CREATE FUNCTION ccroute.apply_role_password(p_role name, p_password text, p_valid_until timestamptz)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ccroute_apply_role_password'
+LANGUAGE C VOLATILE;
+
+-- Only people's roles, as create_login_role; run by the role admin, which alone may alter roles.
+CREATE FUNCTION ccroute.alter_login_role_password(p_role name, p_password text, p_valid_until timestamptz)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+BEGIN
+    IF p_role !~ '^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_]*$' THEN
+        RAISE EXCEPTION 'refusing to change the password of role "%"', p_role
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM ccroute.apply_role_password(p_role, p_password, p_valid_until);
+END
+$$;
+
+-- The calling person sets the password of their own SQL role: the tenant's policy applies, and,
+-- when the policy has an expiry, the role is valid until then. Returns 'ok' or 'refused: <why>'
+-- (so that the refusal's audit row stays).
+CREATE FUNCTION ccroute.set_sql_password(p_password text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    id bigint := ccroute.enter_own_tenant();
+    per ccroute.person;
+    pol ccroute.password_policy;
+    problem text;
+BEGIN
+    SELECT p.* INTO per FROM ccroute.person p JOIN ccroute.role_map m USING (tenant_id, person_id)
+     WHERE m.role_name = session_user;
+    SELECT * INTO pol FROM ccroute.password_policy pp WHERE pp.tenant_id = id;
+    problem := ccroute.password_problem(id, per.login, p_password, 'admin');
+    PERFORM ccroute.audit_sign_in(id, 'set_sql_password', per, CASE WHEN problem IS NULL THEN 'ok' ELSE 'refused' END,
+        jsonb_build_object('problem', problem));
+    IF problem IS NOT NULL THEN
+        RETURN 'refused: ' || problem;
+    END IF;
+    PERFORM ccroute.alter_login_role_password(session_user, p_password,
+        ccroute.auth_now() + pol.expiry_days * interval '24 hours');
+    RETURN 'ok';
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- Ownership and grants.
 
 DO $owners$
@@ -858,7 +938,8 @@ BEGIN
                                   'apply_agent_state', 'token_agent_state', 'agent_ready',
                                   'agent_not_ready', 'agent_log_out', 'unlock_account',
                                   'enroll_totp', 'confirm_totp', 'managed_person', 'set_password',
-                                  'unlock_person', 'register_device', 'remove_device', 'reset_totp')
+                                  'unlock_person', 'register_device', 'remove_device', 'reset_totp',
+                                  'sql_password_problem', 'apply_role_password', 'set_sql_password')
     LOOP
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
         EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO ccroute_owner', f);
@@ -866,6 +947,12 @@ BEGIN
 END
 $owners$;
 ALTER VIEW ccroute.account_review OWNER TO ccroute_owner;
+REVOKE ALL ON FUNCTION ccroute.alter_login_role_password(name, text, timestamptz) FROM PUBLIC;
+ALTER FUNCTION ccroute.alter_login_role_password(name, text, timestamptz) OWNER TO ccroute_role_admin;
+GRANT EXECUTE ON FUNCTION ccroute.apply_role_password(name, text, timestamptz) TO ccroute_role_admin;
+GRANT EXECUTE ON FUNCTION ccroute.alter_login_role_password(name, text, timestamptz) TO ccroute_owner;
+GRANT EXECUTE ON FUNCTION ccroute.set_sql_password(text)
+    TO ccroute_tenant_admin, ccroute_supervisor, ccroute_analyst, ccroute_agent;
 REVOKE ALL ON ccroute.login_credential, ccroute.password_history, ccroute.person_device,
     ccroute.app_session, ccroute.account_review FROM PUBLIC;
 

@@ -10,7 +10,12 @@ CREATE ROLE li_app LOGIN IN ROLE ccroute_gateway;
 CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE r text;
 BEGIN
-    EXECUTE q INTO r;
+    IF q ~* '^\s*select' THEN
+        EXECUTE q INTO r;
+    ELSE
+        EXECUTE q;
+        r := 'done';
+    END IF;
     RETURN coalesce(r, 'null');
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
@@ -332,6 +337,31 @@ SELECT count(*) AS unknown_login_rows_with_a_login FROM ccroute.audit_log a
 SELECT count(*) AS rows_with_secrets FROM ccroute.audit_log a
  WHERE a.new_row::text ~ '(パスワード|secret-[0-9]|password-[0-9]|guess|temporary|own-choice|argon2|otpauth)'
     OR a.new_row ?| ARRAY['password', 'token', 'code', 'p_password', 'secret'];
+
+
+-- People's own PostgreSQL roles: the tenant's policy applies to their passwords (the hook sees
+-- every CREATE and ALTER ROLE), a hashed password cannot be checked and is refused, roles that
+-- are not people are left alone. Refusals never repeat the password.
+SELECT pg_temp.try($$ ALTER ROLE "acme-li.ann" PASSWORD 'short' $$) AS too_short,
+       pg_temp.try($$ ALTER ROLE "acme-li.ann" PASSWORD 'ann-is-my-name' $$) AS holds_login,
+       pg_temp.try(format('ALTER ROLE "acme-li.ann" PASSWORD %L', 'md5' || md5('whatever-123acme-li.ann'))) AS hashed;
+SELECT pg_temp.try($$ ALTER ROLE "acme-li.ann" PASSWORD 'long-enough-1' $$) AS meets_policy,
+       pg_temp.try($$ ALTER ROLE li_dba PASSWORD 'x' $$) AS not_a_person;
+SET SESSION AUTHORIZATION "acme-li.ann";
+SELECT pg_temp.try($$ ALTER ROLE CURRENT_USER PASSWORD 'weak' $$) AS own_weak;
+SELECT pg_temp.try($$ SELECT ccroute.set_sql_password('weak') $$) AS set_weak;
+SELECT ccroute.set_sql_password('sql-secret-12');
+RESET SESSION AUTHORIZATION;
+-- Stored as a SCRAM secret made on the server, valid until the policy's expiry (90 days).
+SELECT rolpassword LIKE 'SCRAM-SHA-256$%' AS scram, rolvaliduntil = '2027-06-25 09:00:00+00'::timestamptz + interval '90 days' AS valid_until
+  FROM pg_authid WHERE rolname = 'acme-li.ann';
+-- Nobody else may use the role admin's function.
+SET SESSION AUTHORIZATION "acme-li.boss";
+SELECT pg_temp.try($$ SELECT ccroute.alter_login_role_password('acme-li.ann', 'taken-over-1', NULL) $$) AS take_over,
+       pg_temp.try($$ SELECT ccroute.apply_role_password('acme-li.ann', 'taken-over-1', NULL) $$) AS take_over_c;
+RESET SESSION AUTHORIZATION;
+SELECT object, new_row->>'outcome' AS outcome, new_row->>'problem' AS problem
+  FROM ccroute.audit_log WHERE object = 'set_sql_password' ORDER BY audit_id;
 
 DROP EXTENSION ccroute;
 DROP SCHEMA ccroute;

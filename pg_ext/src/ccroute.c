@@ -8,6 +8,7 @@
 
 #include "commit_deadline.h"
 #include "password_hash.h"
+#include "role_password.h"
 #include "route_call.h"
 #include "rule_call.h"
 #include "tenant_context.h"
@@ -24,5 +25,6 @@ _PG_init(void)
 	ccroute_define_commit_deadline();
 	ccroute_define_rule_settings();
 	ccroute_define_password_settings();
+	ccroute_install_password_check();
 	MarkGUCPrefixReserved("ccroute");
 }

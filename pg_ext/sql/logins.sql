@@ -363,6 +363,13 @@ RESET SESSION AUTHORIZATION;
 SELECT object, new_row->>'outcome' AS outcome, new_row->>'problem' AS problem
   FROM ccroute.audit_log WHERE object = 'set_sql_password' ORDER BY audit_id;
 
+-- In a database without the extension the policy cannot be read: people's passwords are
+-- refused there, other roles' are not.
+\c postgres
+ALTER ROLE "acme-li.ann" PASSWORD 'long-enough-2';
+ALTER ROLE li_dba PASSWORD 'y';
+\c contrib_regression
+
 DROP EXTENSION ccroute;
 DROP SCHEMA ccroute;
 DROP ROLE "acme-li.boss", "acme-li.sue", "acme-li.ann", "beta-li.bea", "beta-li.bob", li_dba, li_app;

@@ -28,6 +28,8 @@ PG_FUNCTION_INFO_V1(ccroute_apply_role_password);
 static check_password_hook_type previous_hook = NULL;
 /* On only while ccroute_apply_role_password runs the ALTER ROLE it has checked itself. */
 static bool applying_checked_password = false;
+/* Whether the database of the last question has the extension. */
+static bool present_here = true;
 
 /* The tenant's objection to a role's new password, or NULL (also for a role that is no person). */
 static char *
@@ -38,6 +40,7 @@ ask_policy(const char *username, const char *shadow_pass, PasswordType password_
 	char		nulls[2] = {' ', ' '};
 	char	   *problem = NULL;
 
+	present_here = true;
 	SPI_connect();
 	/* A database without the extension has no tenants to check against. */
 	if (SPI_execute("SELECT pg_catalog.to_regprocedure('ccroute.sql_password_problem(name,text)') IS NOT NULL",
@@ -47,6 +50,7 @@ ask_policy(const char *username, const char *shadow_pass, PasswordType password_
 		bool		isnull;
 		bool		present = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
+		present_here = present;
 		if (present)
 		{
 			args[0] = CStringGetDatum(username);
@@ -66,8 +70,30 @@ ask_policy(const char *username, const char *shadow_pass, PasswordType password_
 			}
 		}
 	}
+	else
+		present_here = false;
 	SPI_finish();
 	return problem;
+}
+
+/* Whether a role is one of ccroute's people, by the memberships create_person gives. */
+static bool
+is_person_role(const char *username)
+{
+	static const char *const groups[] = {"ccroute_tenant_admin", "ccroute_supervisor",
+	"ccroute_analyst", "ccroute_agent"};
+	Oid			role = get_role_oid(username, true);
+
+	if (!OidIsValid(role))
+		return false;
+	for (size_t i = 0; i < lengthof(groups); i++)
+	{
+		Oid			group = get_role_oid(groups[i], true);
+
+		if (OidIsValid(group) && is_member_of_role_nosuper(role, group))
+			return true;
+	}
+	return false;
 }
 
 static void
@@ -102,6 +128,9 @@ check_role_password(const char *username, const char *shadow_pass, PasswordType 
 		SetUserIdAndSecContext(saved_user, saved_context);
 	}
 	PG_END_TRY();
+	/* Elsewhere the policy cannot be read: a person's password is set where ccroute lives. */
+	if (problem == NULL && !present_here && is_person_role(username))
+		problem = "a person's password is set in the database of ccroute";
 	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),

@@ -66,7 +66,8 @@ ALTER TABLE ccroute.password_policy
     ADD COLUMN session_max_hours integer NOT NULL DEFAULT 12,
     ADD COLUMN admin_device_required boolean NOT NULL DEFAULT true;
 
-CREATE OR REPLACE FUNCTION ccroute.password_policy_check() RETURNS trigger
+-- Checked like the rest of the policy (password_policy_check), by a trigger of their own.
+CREATE FUNCTION ccroute.session_policy_check() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -74,20 +75,6 @@ DECLARE
     bad text;
 BEGIN
     bad := CASE
-        WHEN NEW.min_length NOT BETWEEN 8 AND 128 THEN 'min_length must be 8 to 128'
-        WHEN NEW.max_length_admin NOT BETWEEN NEW.min_length AND 1024
-            THEN 'max_length_admin must be min_length to 1024'
-        WHEN NEW.max_length_agent NOT BETWEEN NEW.min_length AND 1024
-            THEN 'max_length_agent must be min_length to 1024'
-        WHEN NEW.expiry_days NOT BETWEEN 1 AND 999 THEN 'expiry_days must be 1 to 999, or NULL (no expiry)'
-        WHEN NEW.max_failed_attempts NOT BETWEEN 1 AND 100
-            THEN 'max_failed_attempts must be 1 to 100, or NULL (no lock-out)'
-        WHEN NEW.min_classes NOT BETWEEN 1 AND 4 THEN 'min_classes must be 1 to 4, or NULL'
-        WHEN NEW.history NOT BETWEEN 0 AND 10 THEN 'history must be 0 to 10'
-        WHEN NEW.symbols = '' OR char_length(NEW.symbols) > 64
-            THEN 'symbols must hold 1 to 64 characters'
-        WHEN NEW.symbols ~ '[[:alnum:][:space:][:cntrl:]]'
-            THEN 'symbols must not hold letters, digits, spaces or control characters'
         WHEN NEW.session_idle_minutes NOT BETWEEN 1 AND 1440 THEN 'session_idle_minutes must be 1 to 1440'
         WHEN NEW.session_max_hours NOT BETWEEN 1 AND 168 THEN 'session_max_hours must be 1 to 168'
     END;
@@ -97,6 +84,8 @@ BEGIN
     RETURN NEW;
 END
 $$;
+CREATE TRIGGER session_check BEFORE INSERT OR UPDATE ON ccroute.password_policy
+    FOR EACH ROW EXECUTE FUNCTION ccroute.session_policy_check();
 
 GRANT UPDATE (session_idle_minutes, session_max_hours, admin_device_required)
     ON ccroute.password_policy TO ccroute_tenant_admin;
@@ -157,7 +146,7 @@ CREATE TABLE ccroute.app_session (
     tenant_id             bigint NOT NULL,
     token_hash            bytea NOT NULL,
     person_id             bigint NOT NULL,
-    device_id             ccroute.device_id,
+    device_id             ccroute.device_id,    -- the registered device signed in from, if any
     password_change_only  boolean NOT NULL,   -- expired or first login: only change_password
     started_at            timestamptz NOT NULL,
     last_seen_at          timestamptz NOT NULL,
@@ -364,6 +353,7 @@ DECLARE
     right_password boolean;
     step bigint;
     dev text := ccroute.normal_device(p_device);
+    device ccroute.device_id;   -- the device, when it is registered for the person
     secret bytea;
 BEGIN
     SELECT t.tenant_id INTO tid FROM ccroute.tenant t WHERE t.name = p_tenant AND t.status = 'active';
@@ -397,9 +387,9 @@ BEGIN
         outcome := 'wrong_credentials';
         RETURN;
     END IF;
-    IF per.kind IN ('tenant_admin', 'supervisor') AND pol.admin_device_required
-       AND NOT EXISTS (SELECT FROM ccroute.person_device d
-                        WHERE d.tenant_id = tid AND d.person_id = per.person_id AND d.device_id = dev) THEN
+    SELECT d.device_id INTO device FROM ccroute.person_device d
+     WHERE d.tenant_id = tid AND d.person_id = per.person_id AND d.device_id = dev;
+    IF per.kind IN ('tenant_admin', 'supervisor') AND pol.admin_device_required AND device IS NULL THEN
         PERFORM ccroute.audit_sign_in(tid, 'authenticate', per, 'device_not_registered',
             jsonb_build_object('device', left(dev, 17)));
         outcome := 'device_not_registered';
@@ -442,7 +432,7 @@ BEGIN
     secret := ccroute.random_bytes(32);
     INSERT INTO ccroute.app_session (tenant_id, token_hash, person_id, device_id, password_change_only,
                                      started_at, last_seen_at)
-        VALUES (tid, sha256(secret), per.person_id, CASE WHEN dev ~ '^[0-9a-f]{2}(:[0-9a-f]{2}){5}$' THEN dev END,
+        VALUES (tid, sha256(secret), per.person_id, device,
                 outcome <> 'ok', now_, now_);
     token := tid::text || '.' || encode(secret, 'hex');
     PERFORM ccroute.audit_sign_in(tid, 'authenticate', per, outcome,
@@ -569,10 +559,6 @@ BEGIN
        OR kind NOT IN ('agent', 'supervisor', 'tenant_admin') THEN
         RAISE EXCEPTION 'no agent with extension % that you may change', p_extension
             USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    IF p_state NOT IN ('ready', 'not_ready', 'logged_out') THEN
-        RAISE EXCEPTION 'an agent can be set ready, not_ready or logged_out, not "%"', p_state
-            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM ccroute.audit_write(id, 'CALL', 'set_agent_state', NULL,
         jsonb_build_object('extension', p_extension, 'state', p_state, 'reason', p_reason));
@@ -930,7 +916,7 @@ DECLARE
 BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
               WHERE p.pronamespace = 'ccroute'::regnamespace
-                AND p.proname IN ('password_hash', 'password_verify', 'password_hash_is_current',
+                AND p.proname IN ('session_policy_check', 'password_hash', 'password_verify', 'password_hash_is_current',
                                   'random_bytes', 'totp_code', 'totp_match', 'base32', 'auth_now',
                                   'person_gets_credential', 'audit_sign_in', 'normal_device',
                                   'new_password_problem', 'store_password', 'count_failure',

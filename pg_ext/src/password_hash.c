@@ -1,5 +1,6 @@
 /*
- * password_hash.c: people's passwords, hashed with argon2id (libargon2) into PHC strings.
+ * password_hash.c: people's passwords, hashed with argon2id (libargon2) into PHC strings, and the
+ * other secrets of signing in (salts, session tokens, TOTP seeds) drawn from the strong generator.
  *
  * Hashing is deliberately slow and memory-hungry, so the number of hashes computed at once in
  * the whole server is capped (ccroute.password_hash_slots): a storm of sign-ins waits for a slot

@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "commands/user.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -28,50 +29,34 @@ PG_FUNCTION_INFO_V1(ccroute_apply_role_password);
 static check_password_hook_type previous_hook = NULL;
 /* On only while ccroute_apply_role_password runs the ALTER ROLE it has checked itself. */
 static bool applying_checked_password = false;
-/* Whether the database of the last question has the extension. */
-static bool present_here = true;
 
-/* The tenant's objection to a role's new password, or NULL (also for a role that is no person). */
+/*
+ * The tenant's objection to a role's new password, or NULL (also for a role that is no person).
+ * A password that came hashed is asked about as NULL: it cannot be checked.
+ */
 static char *
 ask_policy(const char *username, const char *shadow_pass, PasswordType password_type)
 {
 	Oid			argtypes[2] = {NAMEOID, TEXTOID};
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
+	Datum		args[2] = {DirectFunctionCall1(namein, CStringGetDatum(username)), (Datum) 0};
+	char		nulls[2] = {' ', 'n'};
 	char	   *problem = NULL;
 
-	present_here = true;
+	if (password_type == PASSWORD_TYPE_PLAINTEXT)
+	{
+		args[1] = CStringGetTextDatum(shadow_pass);
+		nulls[1] = ' ';
+	}
 	SPI_connect();
-	/* A database without the extension has no tenants to check against. */
-	if (SPI_execute("SELECT pg_catalog.to_regprocedure('ccroute.sql_password_problem(name,text)') IS NOT NULL",
-					true, 1) == SPI_OK_SELECT
+	if (SPI_execute_with_args("SELECT ccroute.sql_password_problem($1, $2)", 2, argtypes, args, nulls,
+							  true, 1) == SPI_OK_SELECT
 		&& SPI_processed == 1)
 	{
-		bool		isnull;
-		bool		present = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
-		present_here = present;
-		if (present)
-		{
-			args[0] = CStringGetDatum(username);
-			args[0] = DirectFunctionCall1(namein, args[0]);
-			if (password_type == PASSWORD_TYPE_PLAINTEXT)
-				args[1] = CStringGetTextDatum(shadow_pass);
-			else
-				nulls[1] = 'n';
-			if (SPI_execute_with_args("SELECT ccroute.sql_password_problem($1, $2)", 2, argtypes, args, nulls,
-									  true, 1) == SPI_OK_SELECT
-				&& SPI_processed == 1)
-			{
-				char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-				if (value != NULL)
-					problem = MemoryContextStrdup(TopTransactionContext, value);
-			}
-		}
+		if (value != NULL)
+			problem = MemoryContextStrdup(TopTransactionContext, value);
 	}
-	else
-		present_here = false;
 	SPI_finish();
 	return problem;
 }
@@ -96,29 +81,20 @@ is_person_role(const char *username)
 	return false;
 }
 
-static void
-check_role_password(const char *username, const char *shadow_pass, PasswordType password_type,
-					Datum validuntil_time, bool validuntil_null)
+/*
+ * ask_policy, as the extension's owner, whoever runs the ALTER ROLE (a person for themselves, a
+ * superuser): no one else needs to be able to call sql_password_problem.
+ */
+static char *
+ask_policy_as_owner(const char *username, const char *shadow_pass, PasswordType password_type)
 {
-	Oid			owner;
 	Oid			saved_user;
 	int			saved_context;
 	char	   *volatile problem = NULL;
 
-	if (previous_hook)
-		previous_hook(username, shadow_pass, password_type, validuntil_time, validuntil_null);
-	if (applying_checked_password)
-		return;
-	owner = get_role_oid("ccroute_owner", true);
-	if (!OidIsValid(owner))
-		return;
-
-	/*
-	 * The question is asked as the extension's owner, whoever runs the ALTER ROLE (a person for
-	 * themselves, a superuser): no one else needs to be able to call it.
-	 */
 	GetUserIdAndSecContext(&saved_user, &saved_context);
-	SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(get_role_oid("ccroute_owner", false),
+						   saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
 		problem = ask_policy(username, shadow_pass, password_type);
@@ -128,9 +104,27 @@ check_role_password(const char *username, const char *shadow_pass, PasswordType 
 		SetUserIdAndSecContext(saved_user, saved_context);
 	}
 	PG_END_TRY();
-	/* Elsewhere the policy cannot be read: a person's password is set where ccroute lives. */
-	if (problem == NULL && !present_here && is_person_role(username))
-		problem = "a person's password is set in the database of ccroute";
+	return problem;
+}
+
+static void
+check_role_password(const char *username, const char *shadow_pass, PasswordType password_type,
+					Datum validuntil_time, bool validuntil_null)
+{
+	char	   *problem = NULL;
+
+	if (previous_hook)
+		previous_hook(username, shadow_pass, password_type, validuntil_time, validuntil_null);
+	if (applying_checked_password)
+		return;
+	if (!OidIsValid(get_extension_oid("ccroute", true)))
+	{
+		/* Here the policy cannot be read: a person's password is set where ccroute lives. */
+		if (is_person_role(username))
+			problem = "a person's password is set in the database of ccroute";
+	}
+	else
+		problem = ask_policy_as_owner(username, shadow_pass, password_type);
 	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),

@@ -31,3 +31,32 @@ reset_agents() {
 }
 
 q() { psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
+
+# load_tenants COUNT AGENTS CONTACT: COUNT tenants t1..tN of AGENTS ready agents each, in one skill
+# "main" reached by the number +8131 and the tenant's number on 7 digits. CONTACT is the SQL
+# expression of an agent's contact URI, over t (the tenant row) and a (the agent's number).
+load_tenants() {
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<-SQL
+		SET ROLE dba;
+		SELECT ccroute.create_tenant('t' || i) FROM generate_series(1, $1) i;
+		RESET ROLE;
+		INSERT INTO ccroute.skill (tenant_id, name) SELECT tenant_id, 'main' FROM ccroute.tenant;
+		INSERT INTO ccroute.agent (tenant_id, name, extension, contact_uri, wrapup_seconds)
+		SELECT t.tenant_id, 'Agent ' || a, (1000 + a)::text, $3, 0
+		  FROM ccroute.tenant t, generate_series(1, $2) a;
+		INSERT INTO ccroute.agent_skill (tenant_id, agent_id, skill_id)
+		SELECT a.tenant_id, a.agent_id, s.skill_id FROM ccroute.agent a JOIN ccroute.skill s USING (tenant_id);
+		INSERT INTO ccroute.agent_state (tenant_id, agent_id, state, idle_since)
+		SELECT tenant_id, agent_id, 'ready', now() - random() * interval '1 hour' FROM ccroute.agent;
+		SET ROLE dba;
+		SELECT ccroute.add_did('t' || i, '+8131' || lpad(i::text, 7, '0'), 'main') FROM generate_series(1, $1) i;
+		RESET ROLE;
+	SQL
+}
+
+# percentiles: reads latencies in microseconds, prints p50 p99 p99.9 in milliseconds ("- - -"
+# when there are none).
+percentiles() {
+	sort -n | awk '{v[NR]=$1} END {if (NR == 0) {print "- - -"; exit}
+		printf "%.3f %.3f %.3f\n", v[int(NR*0.5)+1]/1000, v[int(NR*0.99)+1]/1000, v[int(NR*0.999)+1]/1000}'
+}

@@ -26,22 +26,8 @@ bench_pg_start
 pgbench=$STACK_PG_BIN/pgbench
 
 echo "Loading 1,000 tenants of 100 agents..."
+load_tenants 1000 100 "'sip:' || (1000 + a) || '@192.0.2.' || (a % 250 + 1)"
 psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<'SQL'
-SET ROLE dba;
-SELECT ccroute.create_tenant('t' || i) FROM generate_series(1, 1000) i;
-RESET ROLE;
-INSERT INTO ccroute.skill (tenant_id, name) SELECT tenant_id, 'main' FROM ccroute.tenant;
-INSERT INTO ccroute.agent (tenant_id, name, extension, contact_uri, wrapup_seconds)
-SELECT t.tenant_id, 'Agent ' || a, (1000 + a)::text, 'sip:' || (1000 + a) || '@192.0.2.' || (a % 250 + 1), 0
-  FROM ccroute.tenant t, generate_series(1, 100) a;
-INSERT INTO ccroute.agent_skill (tenant_id, agent_id, skill_id)
-SELECT a.tenant_id, a.agent_id, s.skill_id FROM ccroute.agent a JOIN ccroute.skill s USING (tenant_id);
-INSERT INTO ccroute.agent_state (tenant_id, agent_id, state, idle_since)
-SELECT tenant_id, agent_id, 'ready', now() - random() * interval '1 hour' FROM ccroute.agent;
-SET ROLE dba;
-SELECT ccroute.add_did('t' || i, '+8131' || lpad(i::text, 7, '0'), 'main') FROM generate_series(1, 1000) i;
-RESET ROLE;
-
 \i tests/bench/stock.sql
 ANALYZE;
 SQL
@@ -81,11 +67,6 @@ cat >"$STACK_DIR/ccroute.sql" <<'SQL'
 \set n random(1, 2000000000)
 SELECT action FROM ccroute.route_call('c-' || :client_id || '-' || :n, '+819000000000', '+8131' || lpad(:t::text, 7, '0'));
 SQL
-
-# percentiles: reads latencies in microseconds, prints p50 p99 p99.9 in milliseconds.
-percentiles() {
-	sort -n | awk '{v[NR]=$1} END {printf "%.3f %.3f %.3f\n", v[int(NR*0.5)]/1000, v[int(NR*0.99)]/1000, v[int(NR*0.999)]/1000}'
-}
 
 # measure ID NAME SCRIPT [LIFE_SCRIPT]: decision latency at 1 client, then whole calls per
 # second at 8 (LIFE_SCRIPT, or SCRIPT), each after its warm-up; prints a table row.

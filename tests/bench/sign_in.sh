@@ -19,25 +19,11 @@ bench_pg_start
 pgbench=$STACK_PG_BIN/pgbench
 
 echo "Loading 100 routing tenants of 100 agents, and 400 agents who sign in..."
+load_tenants 100 100 "'sip:' || (1000 + a) || '@192.0.2.' || (a % 250 + 1)"
 psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<'SQL'
 SET ROLE dba;
-SELECT ccroute.create_tenant('t' || i) FROM generate_series(1, 100) i;
 SELECT ccroute.create_tenant('crowd');
 SELECT ccroute.create_person('crowd', 'agent', 'a' || i, 'Agent ' || i) FROM generate_series(1, 400) i;
-RESET ROLE;
-INSERT INTO ccroute.skill (tenant_id, name) SELECT tenant_id, 'main' FROM ccroute.tenant;
-INSERT INTO ccroute.agent (tenant_id, name, extension, contact_uri, wrapup_seconds)
-SELECT t.tenant_id, 'Agent ' || a, (1000 + a)::text, 'sip:' || (1000 + a) || '@192.0.2.' || (a % 250 + 1), 0
-  FROM ccroute.tenant t, generate_series(1, 100) a WHERE t.name <> 'crowd';
-INSERT INTO ccroute.agent (tenant_id, name, extension, person_id)
-SELECT tenant_id, 'Agent ' || substr(login, 2), (1000 + substr(login, 2)::int)::text, person_id
-  FROM ccroute.person WHERE login LIKE 'a%';
-INSERT INTO ccroute.agent_skill (tenant_id, agent_id, skill_id)
-SELECT a.tenant_id, a.agent_id, s.skill_id FROM ccroute.agent a JOIN ccroute.skill s USING (tenant_id);
-INSERT INTO ccroute.agent_state (tenant_id, agent_id, state, idle_since)
-SELECT tenant_id, agent_id, 'ready', now() - random() * interval '1 hour' FROM ccroute.agent;
-SET ROLE dba;
-SELECT ccroute.add_did('t' || i, '+8131' || lpad(i::text, 7, '0'), 'main') FROM generate_series(1, 100) i;
 RESET ROLE;
 -- One hash for all: each sign-in still computes one at the default parameters.
 UPDATE ccroute.login_credential SET password_hash = ccroute.password_hash('crowd-secret-1'),
@@ -68,10 +54,6 @@ cat >"$STACK_DIR/route.sql" <<'SQL'
 SELECT tenant_id AS t, call_seq AS c FROM ccroute.route_call('c-' || :client_id || '-' || :n, '+819000000000', '+8131' || lpad(:t::text, 7, '0')) \gset
 SELECT ccroute.call_events(ARRAY[:t]::bigint[], ARRAY[:c]::bigint[], '{ended}', ARRAY[now()]);
 SQL
-
-percentiles() {
-	sort -n | awk '{v[NR]=$1} END {if (NR == 0) {print "- - -"; exit} printf "%.3f %.3f %.3f\n", v[int(NR*0.5)+1]/1000, v[int(NR*0.99)+1]/1000, v[int(NR*0.999)+1]/1000}'
-}
 
 # One sign-in at a time (the failures lock nobody: the policy has no lock-out).
 echo "Measuring one sign-in at a time..."

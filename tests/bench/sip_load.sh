@@ -24,21 +24,8 @@ bench_pg_start
 phones=$(stack_agent_start phones agent_answer.xml) || exit 1
 
 echo "Loading $TENANTS tenants of $AGENTS agents..."
-psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<SQL
-SET ROLE dba;
-SELECT ccroute.create_tenant('t' || i) FROM generate_series(1, $TENANTS) i;
-RESET ROLE;
-INSERT INTO ccroute.skill (tenant_id, name) SELECT tenant_id, 'main' FROM ccroute.tenant;
-INSERT INTO ccroute.agent (tenant_id, name, extension, contact_uri, wrapup_seconds)
-SELECT t.tenant_id, 'Agent ' || a, (1000 + a)::text, 'sip:a' || t.tenant_id || '-' || a || '@127.0.0.1:$phones', 0
-  FROM ccroute.tenant t, generate_series(1, $AGENTS) a;
-INSERT INTO ccroute.agent_skill (tenant_id, agent_id, skill_id)
-SELECT a.tenant_id, a.agent_id, s.skill_id FROM ccroute.agent a JOIN ccroute.skill s USING (tenant_id);
-INSERT INTO ccroute.agent_state (tenant_id, agent_id, state, idle_since)
-SELECT tenant_id, agent_id, 'ready', now() - random() * interval '1 hour' FROM ccroute.agent;
-SET ROLE dba;
-SELECT ccroute.add_did('t' || i, '+8131' || lpad(i::text, 7, '0'), 'main') FROM generate_series(1, $TENANTS) i;
-RESET ROLE;
+load_tenants "$TENANTS" "$AGENTS" "'sip:a' || t.tenant_id || '-' || a || '@127.0.0.1:$phones'"
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<'SQL'
 \i tests/bench/stock.sql
 ANALYZE;
 SQL

@@ -110,8 +110,10 @@ psql -X -A -t -U leaky -o /dev/null \
 lk=$!
 sleep 1
 activity_gw=$(psql -X -A -t -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE $HIDDEN AND pid <> pg_backend_pid()")
+gw_there=$(psql -X -A -t -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'gateway'")
 activity_lk=$(psql -X -A -t -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%Control-Hd8' || 'Lq4n%' AND pid <> pg_backend_pid()")
 wait $gw $lk
+check_eq "the gateway's sign-in was running when pg_stat_activity was read" 1 "$gw_there"
 check_eq "pg_stat_activity never shows the sentinel" 0 "$activity_gw"
 check_eq "control: pg_stat_activity shows a role without the settings" 1 "$activity_lk"
 
@@ -142,5 +144,6 @@ check_eq "the audit has the sign-ins (so it was written)" yes \
 check_eq "no error message the client saw holds the sentinel" 0 \
 	"$(grep '^ERROR:\|^DETAIL:\|^HINT:\|^CONTEXT:' <<<"$simple_out$ext_out" | grep -c 'Sentinel-')"
 check_eq "no stored hash or session holds it in clear" 0 \
-	"$(psql -X -A -t -c "SELECT count(*) FROM ccroute.login_credential c, ccroute.password_history h
-	                     WHERE c.password_hash LIKE $HIDDEN OR h.password_hash LIKE $HIDDEN")"
+	"$(psql -X -A -t -c "SELECT count(*) FROM (SELECT password_hash FROM ccroute.login_credential
+	                     UNION ALL SELECT password_hash FROM ccroute.password_history) h
+	                     WHERE h.password_hash LIKE $HIDDEN")"

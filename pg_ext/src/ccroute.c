@@ -7,6 +7,7 @@
 #include "utils/guc.h"
 
 #include "commit_deadline.h"
+#include "maintenance_mode.h"
 #include "password_hash.h"
 #include "role_password.h"
 #include "route_call.h"
@@ -21,6 +22,7 @@ void
 _PG_init(void)
 {
 	ccroute_define_tenant_context();
+	ccroute_define_maintenance_mode();
 	ccroute_define_router_settings();
 	ccroute_define_commit_deadline();
 	ccroute_define_rule_settings();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs, from Debian's archive only, everything ccroute needs to build, run its demo and its
-# tests. Idempotent: when every package is already there it returns without touching apt.
+# Installs, from Debian's archive only, everything ccroute needs to build, run its demo, its
+# tests and its reports (gnuplot draws the report charts, xmllint checks them). Idempotent:
+# when every package is already there it returns without touching apt.
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
   liblua5.4-dev libargon2-dev liboath-dev
   kamailio kamailio-extra-modules kamailio-postgres-modules
   sip-tester iproute2 procps
+  gnuplot-nox libxml2-utils
 )
 
 missing=()

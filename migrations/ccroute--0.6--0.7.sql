@@ -330,3 +330,487 @@ REVOKE ALL ON FUNCTION ccroute.presence(text), ccroute.record_presence() FROM PU
 GRANT EXECUTE ON FUNCTION ccroute.presence(text)
     TO ccroute_tenant_admin, ccroute_supervisor, ccroute_analyst;
 
+------------------------------------------------------------------------------------------------
+-- Monthly partitions. Every range-partitioned table of the schema is history (calls, agents'
+-- presence, and what reports keep of them), partitioned by calendar month in UTC, with a default
+-- partition that catches rows no month was made for. Maintenance makes the coming months ahead
+-- of time and, should a month's rows have landed in the default (maintenance did not run), moves
+-- them into their month. A partition is reached through its parent's policies only, except by
+-- the maintenance, which has a policy of its own on each partition.
+
+-- Maintenance creates the partitions, as the owner.
+GRANT CREATE ON SCHEMA ccroute TO ccroute_owner;
+
+CREATE FUNCTION ccroute.partitioned_history(OUT parent regclass, OUT time_column name)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.oid::regclass, a.attname
+      FROM pg_partitioned_table pt
+      JOIN pg_class c ON c.oid = pt.partrelid
+      JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
+     WHERE c.relnamespace = 'ccroute'::regnamespace AND pt.partstrat = 'r'
+     ORDER BY c.relname
+$$;
+
+-- A month's partitions of a parent, by their names (parent_y2026m12), with their months.
+CREATE FUNCTION ccroute.month_partitions(p_parent regclass, OUT partition regclass, OUT month date)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.oid::regclass,
+           make_date(substring(c.relname from '_y([0-9]{4})m[0-9]{2}$')::integer,
+                     substring(c.relname from '_y[0-9]{4}m([0-9]{2})$')::integer, 1)
+      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = p_parent AND c.relname ~ '_y[0-9]{4}m[0-9]{2}$'
+     ORDER BY 2
+$$;
+
+CREATE FUNCTION ccroute.protect_partition(p_partition regclass) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM ccroute.protect_table(p_partition, false, false);
+    EXECUTE format('CREATE POLICY maintenance ON %s USING (ccroute.maintenance_mode())
+                       WITH CHECK (ccroute.maintenance_mode())', p_partition);
+END
+$$;
+
+CREATE POLICY maintenance ON ccroute.call_history_default
+    USING (ccroute.maintenance_mode()) WITH CHECK (ccroute.maintenance_mode());
+CREATE POLICY maintenance ON ccroute.agent_state_history_default
+    USING (ccroute.maintenance_mode()) WITH CHECK (ccroute.maintenance_mode());
+
+-- Makes the month's partition of a parent unless it exists; the month's rows that wait in the
+-- default partition move into it (in maintenance mode: they are deleted from the default).
+-- Returns how many rows moved, or NULL when the partition was there already.
+CREATE FUNCTION ccroute.ensure_month_partition(p_parent regclass, p_month date) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_day date := date_trunc('month', p_month)::date;
+    lo timestamptz := first_day::timestamp AT TIME ZONE 'UTC';
+    hi timestamptz := (first_day + 1 * interval '1 month')::timestamp AT TIME ZONE 'UTC';
+    part text := format('%s_y%sm%s', (SELECT c.relname FROM pg_class c WHERE c.oid = p_parent),
+                        to_char(first_day, 'YYYY'), to_char(first_day, 'MM'));
+    col name := (SELECT h.time_column FROM ccroute.partitioned_history() h WHERE h.parent = p_parent);
+    cols text := (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+                    FROM pg_attribute a
+                   WHERE a.attrelid = p_parent AND a.attnum > 0 AND NOT a.attisdropped);
+    dflt regclass := (SELECT i.inhrelid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                       WHERE i.inhparent = p_parent AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT');
+    moved bigint := 0;
+BEGIN
+    IF col IS NULL THEN
+        RAISE EXCEPTION '% is not a partitioned history table', p_parent USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF to_regclass(format('ccroute.%I', part)) IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('CREATE TABLE ccroute.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, p_parent);
+    PERFORM ccroute.protect_partition(format('ccroute.%I', part)::regclass);
+    IF dflt IS NOT NULL THEN
+        EXECUTE format('WITH m AS (DELETE FROM %s WHERE %I >= $1 AND %I < $2 RETURNING %s)
+                        INSERT INTO ccroute.%I (%s) SELECT * FROM m',
+                       dflt, col, col, cols, part, cols) USING lo, hi;
+        GET DIAGNOSTICS moved = ROW_COUNT;
+    END IF;
+    EXECUTE format('ALTER TABLE %s ATTACH PARTITION ccroute.%I FOR VALUES FROM (%L) TO (%L)',
+                   p_parent, part, lo, hi);
+    RETURN moved;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Recordings (R6): paired with the caller's number, kept at most 3 months (the tenant's
+-- recording_retention may be shorter). The path is relative to the folder
+-- ccroute.recordings_dir (a superuser setting) and starts with the tenant's id, so a recording
+-- cannot name another tenant's file; its parts are plain names (no "..", nothing hidden).
+
+CREATE TABLE ccroute.recording (
+    tenant_id        bigint NOT NULL REFERENCES ccroute.tenant (tenant_id),
+    recording_id     bigint GENERATED ALWAYS AS IDENTITY,
+    call_seq         bigint,                    -- the call in history (aged apart: no key)
+    caller           text NOT NULL,
+    path             text NOT NULL
+                     CONSTRAINT "recording path: the tenant's id, then plain names separated by /"
+                     CHECK (path ~ '^[0-9]+(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){1,8}$'
+                            AND split_part(path, '/', 1) = tenant_id::text),
+    size_bytes       bigint NOT NULL CONSTRAINT "size_bytes: 0 or more" CHECK (size_bytes >= 0),
+    duration_seconds numeric(10, 3) NOT NULL
+                     CONSTRAINT "duration_seconds: 0 or more" CHECK (duration_seconds >= 0),
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tenant_id, recording_id),
+    UNIQUE (tenant_id, path)
+);
+CREATE INDEX recording_by_age ON ccroute.recording (tenant_id, created_at);
+SELECT ccroute.protect_table('ccroute.recording', true, false);
+GRANT SELECT ON ccroute.recording TO ccroute_tenant_admin, ccroute_supervisor;
+GRANT SELECT (caller) ON ccroute.recording TO ccroute_auditor;
+
+CREATE FUNCTION ccroute.recording_file_problem(p_path text) RETURNS text
+AS 'MODULE_PATHNAME', 'ccroute_recording_file_problem'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION ccroute.remove_recording_file(p_path text) RETURNS text
+AS 'MODULE_PATHNAME', 'ccroute_remove_recording_file'
+LANGUAGE C STRICT VOLATILE;
+
+-- The recorder (the proxy's role, or the platform) files a call's recording; the caller's
+-- number comes from the call itself.
+CREATE FUNCTION ccroute.add_recording(p_tenant_id bigint, p_call_seq bigint, p_path text,
+                                      p_size_bytes bigint, p_duration_seconds numeric) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    who text;
+    id bigint;
+BEGIN
+    PERFORM set_config('ccroute.tenant_context', p_tenant_id::text, true);
+    SELECT coalesce((SELECT l.caller FROM ccroute.live_call l
+                      WHERE l.tenant_id = p_tenant_id AND l.call_seq = p_call_seq),
+                    (SELECT h.caller FROM ccroute.call_history h
+                      WHERE h.tenant_id = p_tenant_id AND h.call_seq = p_call_seq))
+      INTO who;
+    IF who IS NULL THEN
+        RAISE EXCEPTION 'no call % of tenant %', p_call_seq, p_tenant_id USING ERRCODE = 'no_data_found';
+    END IF;
+    INSERT INTO ccroute.recording (tenant_id, call_seq, caller, path, size_bytes, duration_seconds)
+    VALUES (p_tenant_id, p_call_seq, who, p_path, p_size_bytes, p_duration_seconds)
+    RETURNING recording_id INTO id;
+    RETURN id;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Purging a cancelled tenant, 30 days after it cancelled (R12): every row of the tenant in every
+-- table, its recordings' files, its people's roles. Its audit rows stay (they age out with the
+-- audit retention) but lose every field that could name a person: only ids, kinds, states and
+-- times are kept, and its people's role names become "purged".
+
+CREATE FUNCTION ccroute.purge_tenant(p_tenant bigint) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    roles name[];
+    remaining regclass[];
+    ready regclass[];
+    r regclass;
+    n bigint;
+    total bigint := 0;
+    rec record;
+    problem text;
+BEGIN
+    PERFORM set_config('ccroute.tenant_context', p_tenant::text, true);
+    roles := ARRAY(SELECT p.role_name FROM ccroute.person p WHERE p.tenant_id = p_tenant);
+
+    FOR rec IN SELECT g.path FROM ccroute.recording g WHERE g.tenant_id = p_tenant LOOP
+        problem := ccroute.remove_recording_file(rec.path);
+        IF problem IS NOT NULL AND problem <> 'missing' THEN
+            RAISE WARNING 'recording file "%" of a purged tenant is left: %', rec.path, problem;
+        END IF;
+    END LOOP;
+
+    -- A call still open (an answered call whose end never came) would stop its agent's
+    -- deletion; it has no key to the agent to order it by.
+    DELETE FROM ccroute.live_call l WHERE l.tenant_id = p_tenant;
+
+    -- Every table with tenant rows but the audit log, a table only after every table that
+    -- refers to it.
+    remaining := ARRAY(
+        SELECT c.oid::regclass FROM pg_class c
+         WHERE c.relnamespace = 'ccroute'::regnamespace AND c.relkind IN ('r', 'p')
+           AND NOT c.relispartition AND c.relname <> 'audit_log'
+           AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid
+                          AND a.attname = 'tenant_id' AND NOT a.attisdropped));
+    WHILE cardinality(remaining) > 0 LOOP
+        ready := ARRAY(
+            SELECT t FROM unnest(remaining) t
+             WHERE NOT EXISTS (SELECT FROM pg_constraint con
+                                WHERE con.contype = 'f' AND con.confrelid = t
+                                  AND con.conrelid <> t AND con.conrelid = ANY (remaining)));
+        IF cardinality(ready) = 0 THEN
+            RAISE EXCEPTION 'the tables % refer to each other', remaining
+                USING ERRCODE = 'internal_error';
+        END IF;
+        FOREACH r IN ARRAY ready LOOP
+            EXECUTE format('DELETE FROM %s WHERE tenant_id = $1', r) USING p_tenant;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            total := total + n;
+        END LOOP;
+        remaining := ARRAY(SELECT t FROM unnest(remaining) t WHERE t <> ALL (ready));
+    END LOOP;
+
+    UPDATE ccroute.audit_log a
+       SET old_row = ccroute.impersonal(a.old_row), new_row = ccroute.impersonal(a.new_row),
+           login_role = CASE WHEN a.login_role = ANY (roles) THEN 'purged' ELSE a.login_role END,
+           acting_role = CASE WHEN a.acting_role = ANY (roles) THEN 'purged' ELSE a.acting_role END
+     WHERE a.tenant_id = p_tenant;
+
+    FOR rec IN SELECT unnest(roles) AS role_name LOOP
+        PERFORM ccroute.drop_login_role(rec.role_name);
+    END LOOP;
+    RETURN total;
+END
+$$;
+
+-- The fields of an audit row that name nothing and no one: ids, kinds, states and times.
+CREATE FUNCTION ccroute.impersonal(p_row jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN p_row IS NOT NULL THEN
+        coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(p_row) e
+                   WHERE (e.key ~ '(_id|_seq)$' AND jsonb_typeof(e.value) IN ('number', 'null'))
+                      OR e.key ~ '(^at|_at)$'
+                      OR e.key IN ('kind', 'state', 'status', 'strategy', 'version')), '{}')
+    END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- The daily maintenance (D9). Idempotent, and given the time it runs at, so that tests can run
+-- it day by day across months. Run it once a day (pg_cron or cron: see pg_ext/README.md); it
+-- returns what it did. ccroute.maintenance_pending(now) shows what it would do.
+
+CREATE FUNCTION ccroute.maintain(p_now timestamptz DEFAULT now())
+RETURNS TABLE (step text, tenant text, object text, rows bigint)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+SET ccroute.maintenance = on
+AS $$
+DECLARE
+    t record;
+    h record;
+    p record;
+    g record;
+    n bigint;
+    problem text;
+    this_month date := date_trunc('month', p_now AT TIME ZONE 'UTC')::date;
+BEGIN
+    -- Cancelled tenants first: nothing of theirs needs keeping in shape.
+    FOR t IN SELECT x.tenant_id, x.name FROM ccroute.tenant x
+              WHERE x.status = 'cancelled' AND x.cancelled_at <= p_now - interval '30 days'
+              ORDER BY x.tenant_id LOOP
+        n := ccroute.purge_tenant(t.tenant_id);
+        PERFORM set_config('ccroute.tenant_context', '', true);
+        PERFORM ccroute.audit_write(t.tenant_id, 'CALL', 'purge_tenant', NULL,
+                                    jsonb_build_object('tenant_id', t.tenant_id, 'rows', n));
+        step := 'purged tenant'; tenant := t.name; object := NULL; rows := n;
+        RETURN NEXT;
+    END LOOP;
+
+    FOR h IN SELECT * FROM ccroute.partitioned_history() LOOP
+        -- This month and the next two exist, and so does every month whose rows wait in the
+        -- default partition.
+        FOR p IN SELECT m::date AS month
+                   FROM generate_series(this_month, this_month + 2 * interval '1 month', interval '1 month') m
+                 UNION
+                 SELECT ccroute.default_months(h.parent, h.time_column, p_now - interval '12 months')
+                 ORDER BY 1 LOOP
+            n := ccroute.ensure_month_partition(h.parent, p.month);
+            IF n IS NOT NULL THEN
+                step := 'created partition'; tenant := NULL;
+                object := format('%s, %s', h.parent, to_char(p.month, 'YYYY-MM')); rows := n;
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+
+        -- A month wholly older than the longest retention goes at once.
+        FOR p IN SELECT * FROM ccroute.month_partitions(h.parent) m
+                  WHERE (m.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
+                        <= p_now - interval '12 months' LOOP
+            EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO n;
+            EXECUTE format('DROP TABLE %s', p.partition);
+            step := 'dropped partition'; tenant := NULL; object := p.partition::text; rows := n;
+            RETURN NEXT;
+        END LOOP;
+
+        -- At the edge, each tenant's rows older than its own limit, to the day.
+        FOR t IN SELECT x.tenant_id, x.name, x.report_retention FROM ccroute.tenant x
+                  ORDER BY x.tenant_id LOOP
+            PERFORM set_config('ccroute.tenant_context', t.tenant_id::text, true);
+            EXECUTE format('DELETE FROM %s WHERE tenant_id = $1 AND %I < $2', h.parent, h.time_column)
+                USING t.tenant_id, p_now - t.report_retention;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n > 0 THEN
+                step := 'deleted history'; tenant := t.name; object := h.parent::text; rows := n;
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+        PERFORM set_config('ccroute.tenant_context', '', true);
+    END LOOP;
+
+    -- Tenants' other records past the report retention, and sessions long ended.
+    FOR t IN SELECT x.tenant_id, x.name, x.report_retention, pp.session_idle_minutes, pp.session_max_hours
+               FROM ccroute.tenant x JOIN ccroute.password_policy pp ON pp.tenant_id = x.tenant_id
+              ORDER BY x.tenant_id LOOP
+        PERFORM set_config('ccroute.tenant_context', t.tenant_id::text, true);
+        DELETE FROM ccroute.rule_error e WHERE e.tenant_id = t.tenant_id AND e.at < p_now - t.report_retention;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n > 0 THEN
+            step := 'deleted rule errors'; tenant := t.name; object := 'ccroute.rule_error'; rows := n;
+            RETURN NEXT;
+        END IF;
+        DELETE FROM ccroute.app_session s
+         WHERE s.tenant_id = t.tenant_id
+           AND (s.last_seen_at < p_now - make_interval(mins => t.session_idle_minutes) - interval '1 day'
+                OR s.started_at < p_now - make_interval(hours => t.session_max_hours) - interval '1 day');
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n > 0 THEN
+            step := 'deleted ended sessions'; tenant := t.name; object := 'ccroute.app_session'; rows := n;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+    PERFORM set_config('ccroute.tenant_context', '', true);
+
+    -- Recordings past their tenant's limit: the row now, the file when this commits. A file
+    -- that may not be removed keeps its row, so that it stays on the pending list.
+    FOR t IN SELECT x.tenant_id, x.name, x.recording_retention FROM ccroute.tenant x
+              ORDER BY x.tenant_id LOOP
+        PERFORM set_config('ccroute.tenant_context', t.tenant_id::text, true);
+        n := 0;
+        FOR g IN SELECT r.recording_id, r.path FROM ccroute.recording r
+                  WHERE r.tenant_id = t.tenant_id AND r.created_at < p_now - t.recording_retention
+                  ORDER BY r.created_at LOOP
+            problem := ccroute.remove_recording_file(g.path);
+            IF problem IS NULL OR problem = 'missing' THEN
+                DELETE FROM ccroute.recording r WHERE r.tenant_id = t.tenant_id AND r.recording_id = g.recording_id;
+                n := n + 1;
+            ELSE
+                RAISE WARNING 'recording % of tenant "%" is kept: its file %: %', g.recording_id, t.name, g.path, problem;
+                step := 'refused recording'; tenant := t.name; object := g.path || ': ' || problem; rows := 0;
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+        IF n > 0 THEN
+            step := 'deleted recordings'; tenant := t.name; object := 'ccroute.recording'; rows := n;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+    PERFORM set_config('ccroute.tenant_context', '', true);
+
+    -- The audit log keeps 13 months, whatever the tenant.
+    DELETE FROM ccroute.audit_log a WHERE a.at < p_now - interval '13 months';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        step := 'deleted audit rows'; tenant := NULL; object := 'ccroute.audit_log'; rows := n;
+        RETURN NEXT;
+    END IF;
+END
+$$;
+
+-- The months whose rows wait in a parent's default partition (only those still to keep).
+CREATE FUNCTION ccroute.default_months(p_parent regclass, p_column name, p_since timestamptz)
+RETURNS SETOF date
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dflt regclass := (SELECT i.inhrelid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                       WHERE i.inhparent = p_parent AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT');
+BEGIN
+    IF dflt IS NOT NULL THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT DISTINCT date_trunc(''month'', %I AT TIME ZONE ''UTC'')::date FROM %s WHERE %I >= $1',
+            p_column, dflt, p_column) USING date_trunc('month', p_since AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    END IF;
+END
+$$;
+
+-- What maintain(p_now) would do, for the DBA; and the cancelled tenants' purges still to come,
+-- with the day each is due.
+CREATE FUNCTION ccroute.maintenance_pending(p_now timestamptz DEFAULT now())
+RETURNS TABLE (step text, tenant text, object text, rows bigint, due timestamptz)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+SET ccroute.maintenance = on
+AS $$
+DECLARE
+    t record;
+    h record;
+    p record;
+    n bigint;
+    this_month date := date_trunc('month', p_now AT TIME ZONE 'UTC')::date;
+BEGIN
+    FOR t IN SELECT x.name, x.cancelled_at + interval '30 days' AS at FROM ccroute.tenant x
+              WHERE x.status = 'cancelled' ORDER BY 2 LOOP
+        step := 'purge tenant'; tenant := t.name; object := NULL; rows := NULL; due := t.at;
+        RETURN NEXT;
+    END LOOP;
+    FOR h IN SELECT * FROM ccroute.partitioned_history() LOOP
+        FOR p IN SELECT m::date AS month
+                   FROM generate_series(this_month, this_month + 2 * interval '1 month', interval '1 month') m
+                 UNION
+                 SELECT ccroute.default_months(h.parent, h.time_column, p_now - interval '12 months')
+                 ORDER BY 1 LOOP
+            IF to_regclass(format('%s_y%sm%s', h.parent, to_char(p.month, 'YYYY'), to_char(p.month, 'MM'))) IS NULL THEN
+                step := 'create partition'; tenant := NULL;
+                object := format('%s, %s', h.parent, to_char(p.month, 'YYYY-MM')); rows := NULL; due := p_now;
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+        FOR p IN SELECT * FROM ccroute.month_partitions(h.parent) m
+                  WHERE (m.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
+                        <= p_now - interval '12 months' LOOP
+            EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO n;
+            step := 'drop partition'; tenant := NULL; object := p.partition::text; rows := n; due := p_now;
+            RETURN NEXT;
+        END LOOP;
+        FOR t IN SELECT x.tenant_id, x.name, x.report_retention FROM ccroute.tenant x ORDER BY x.tenant_id LOOP
+            PERFORM set_config('ccroute.tenant_context', t.tenant_id::text, true);
+            EXECUTE format('SELECT count(*) FROM %s WHERE tenant_id = $1 AND %I < $2', h.parent, h.time_column)
+                INTO n USING t.tenant_id, p_now - t.report_retention;
+            IF n > 0 THEN
+                step := 'delete history'; tenant := t.name; object := h.parent::text; rows := n; due := p_now;
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+        PERFORM set_config('ccroute.tenant_context', '', true);
+    END LOOP;
+    FOR t IN SELECT x.tenant_id, x.name, x.recording_retention FROM ccroute.tenant x ORDER BY x.tenant_id LOOP
+        PERFORM set_config('ccroute.tenant_context', t.tenant_id::text, true);
+        SELECT count(*) INTO n FROM ccroute.recording r
+         WHERE r.tenant_id = t.tenant_id AND r.created_at < p_now - t.recording_retention;
+        IF n > 0 THEN
+            step := 'delete recordings'; tenant := t.name; object := 'ccroute.recording'; rows := n; due := p_now;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+    PERFORM set_config('ccroute.tenant_context', '', true);
+    SELECT count(*) INTO n FROM ccroute.audit_log a WHERE a.at < p_now - interval '13 months';
+    IF n > 0 THEN
+        step := 'delete audit rows'; tenant := NULL; object := 'ccroute.audit_log'; rows := n; due := p_now;
+        RETURN NEXT;
+    END IF;
+END
+$$;
+
+DO $owners$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'ccroute'::regnamespace
+                AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['partitioned_history', 'month_partitions',
+                    'protect_partition', 'ensure_month_partition', 'recording_file_problem',
+                    'remove_recording_file', 'add_recording', 'purge_tenant', 'impersonal', 'maintain',
+                    'default_months', 'maintenance_pending'])
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO ccroute_owner', f);
+    END LOOP;
+END
+$owners$;
+GRANT EXECUTE ON FUNCTION ccroute.maintain(timestamptz), ccroute.maintenance_pending(timestamptz)
+    TO ccroute_platform_dba;
+GRANT EXECUTE ON FUNCTION ccroute.add_recording(bigint, bigint, text, bigint, numeric)
+    TO ccroute_kamailio, ccroute_platform_dba;

@@ -93,6 +93,7 @@ SELECT c.oid::regclass AS unaudited_table
    AND c.relname NOT IN ('live_call',       -- written by the router and the call events
                          'call_history',    -- the same
                          'agent_state_history', -- written with agent_state, the same
+                         'recording',       -- filed by the recorder, per call
                          'agent_state',     -- changed per call; set_agent_state() is audited
                          'audit_log',       -- the log itself
                          'role_map',        -- written only with person, which is audited

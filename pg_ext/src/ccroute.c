@@ -9,6 +9,7 @@
 #include "commit_deadline.h"
 #include "maintenance_mode.h"
 #include "password_hash.h"
+#include "recording_files.h"
 #include "role_password.h"
 #include "route_call.h"
 #include "rule_call.h"
@@ -23,6 +24,7 @@ _PG_init(void)
 {
 	ccroute_define_tenant_context();
 	ccroute_define_maintenance_mode();
+	ccroute_define_recording_settings();
 	ccroute_define_router_settings();
 	ccroute_define_commit_deadline();
 	ccroute_define_rule_settings();

@@ -4,6 +4,11 @@
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# Everything this run starts lives under a folder of its own, so that the leftovers check below
+# looks at (and stops) this run's processes only, never those of another run on the machine.
+TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/ccroute-run.XXXXXX")
+export TMPDIR
+chmod 755 "$TMPDIR"
 source tests/lib/stack.sh
 
 passed=0
@@ -80,5 +85,6 @@ else
 	pkill -f "${TMPDIR:-/tmp}/ccroute\." || true
 fi
 
+rm -rf "$TMPDIR"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential dpkg-dev pkg-config
   postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-pgaudit libpq-dev
+  libkrb5-dev   # gssapi.h, which the server's libpq-be.h (the authentication hook's Port) includes
   liblua5.4-dev libargon2-dev liboath-dev
   kamailio kamailio-extra-modules kamailio-postgres-modules
   sip-tester iproute2 procps

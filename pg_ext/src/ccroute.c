@@ -7,6 +7,7 @@
 #include "utils/guc.h"
 
 #include "commit_deadline.h"
+#include "login_lockout.h"
 #include "maintenance_mode.h"
 #include "password_hash.h"
 #include "recording_files.h"
@@ -30,5 +31,6 @@ _PG_init(void)
 	ccroute_define_rule_settings();
 	ccroute_define_password_settings();
 	ccroute_install_password_check();
+	ccroute_install_login_lockout();
 	MarkGUCPrefixReserved("ccroute");
 }

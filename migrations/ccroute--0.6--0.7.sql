@@ -814,3 +814,171 @@ GRANT EXECUTE ON FUNCTION ccroute.maintain(timestamptz), ccroute.maintenance_pen
     TO ccroute_platform_dba;
 GRANT EXECUTE ON FUNCTION ccroute.add_recording(bigint, bigint, text, bigint, numeric)
     TO ccroute_kamailio, ccroute_platform_dba;
+
+-- ===== SQL-login lock-out (issue 7) =====
+-- People who log in to PostgreSQL as their own roles are locked out after their tenant's
+-- max_failed_attempts failed password authentications in a row. The library's authentication
+-- hook counts in shared memory and refuses a locked role at once; its background worker
+-- (ccroute.lockout_database) writes the outcomes here with record_sql_logins and loads the hook's
+-- table with sync_sql_login_locks. Count and lock are the person's own in login_credential, the
+-- same as the gateway's sign-in: one account, one count, one lock, which unlock_person and
+-- unlock_account lift for both ways in. Only with the library in shared_preload_libraries.
+
+-- A person's role locked by the lock-out: its VALID UNTIL is in the past, so that PostgreSQL
+-- refuses it even with the right password, exactly as with a wrong one (no SCRAM proof of the
+-- server reaches the client), also where the library is not loaded. The role's own VALID UNTIL
+-- is kept here and given back at the unlock. Written only by sync_sql_login_locks; its rows are
+-- audited (a lock is an INSERT, an unlock a DELETE).
+CREATE TABLE ccroute.sql_login_lock (
+    tenant_id           bigint NOT NULL,
+    person_id           bigint NOT NULL,
+    role_name           name NOT NULL,
+    locked_at           timestamptz NOT NULL,
+    valid_until_before  timestamptz,           -- NULL: the role had none
+    PRIMARY KEY (tenant_id, person_id),
+    FOREIGN KEY (tenant_id, person_id) REFERENCES ccroute.person (tenant_id, person_id) ON DELETE CASCADE
+);
+SELECT ccroute.protect_table('ccroute.sql_login_lock', true, true);
+
+-- The roles the lock-out watches: people's roles (role_map) that are members of a group of
+-- ccroute's people. Never a superuser: locking one out could close the last way in.
+CREATE FUNCTION ccroute.sql_login_people()
+RETURNS TABLE (tenant_id bigint, person_id bigint, role_name name, valid_until timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m.tenant_id, m.person_id, m.role_name, ro.rolvaliduntil
+      FROM ccroute.role_map m
+      JOIN pg_catalog.pg_roles ro ON ro.rolname OPERATOR(pg_catalog.=) m.role_name
+     WHERE NOT ro.rolsuper
+       AND EXISTS (SELECT FROM pg_catalog.pg_roles g
+                    WHERE g.rolname IN ('ccroute_tenant_admin', 'ccroute_supervisor', 'ccroute_analyst',
+                                        'ccroute_agent')
+                      AND pg_catalog.pg_has_role(ro.oid, g.oid, 'MEMBER'))
+$$;
+
+-- The worker writes what the hook counted for a role since its last round: successes reset the
+-- count (and are the person's last login), failures count through count_failure (which locks at
+-- the limit and ends the person's application sessions), and every outcome is audited with
+-- counts only. A role that is no person (any more) is passed over. Returns whether the account
+-- locked just now.
+CREATE FUNCTION ccroute.record_sql_logins(p_role name, p_successes integer, p_failures integer,
+                                          p_failures_since_success integer, p_refusals integer)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m ccroute.role_map;
+    per ccroute.person;
+    locked_now boolean := false;
+BEGIN
+    SELECT * INTO m FROM ccroute.role_map r WHERE r.role_name = p_role;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    SELECT * INTO per FROM ccroute.person p WHERE p.tenant_id = m.tenant_id AND p.person_id = m.person_id;
+    PERFORM 1 FROM ccroute.login_credential c
+     WHERE c.tenant_id = m.tenant_id AND c.person_id = m.person_id FOR UPDATE;
+    IF p_successes > 0 THEN
+        UPDATE ccroute.login_credential c SET failed_attempts = 0, last_login_at = ccroute.auth_now()
+         WHERE c.tenant_id = m.tenant_id AND c.person_id = m.person_id;
+        PERFORM ccroute.audit_sign_in(m.tenant_id, 'sql_login', per, 'ok',
+            jsonb_build_object('logins', p_successes));
+    END IF;
+    FOR i IN 1 .. CASE WHEN p_successes > 0 THEN p_failures_since_success ELSE p_failures END LOOP
+        locked_now := ccroute.count_failure(m.tenant_id, m.person_id) OR locked_now;
+    END LOOP;
+    IF p_failures > 0 THEN
+        PERFORM ccroute.audit_sign_in(m.tenant_id, 'sql_login', per, 'wrong_password',
+            jsonb_build_object('attempts', p_failures, 'locked_now', locked_now));
+    END IF;
+    IF p_refusals > 0 THEN
+        PERFORM ccroute.audit_sign_in(m.tenant_id, 'sql_login', per, 'locked',
+            jsonb_build_object('attempts', p_refusals));
+    END IF;
+    RETURN locked_now;
+END
+$$;
+
+-- Makes the roles follow the accounts: a locked account's role gets VALID UNTIL '-infinity'
+-- (its own kept in sql_login_lock), an unlocked one its own back. Then returns what the hook
+-- needs of every person's role. Run by the worker, as superuser (ALTER ROLE).
+CREATE FUNCTION ccroute.sync_sql_login_locks()
+RETURNS TABLE (role_name name, max_failed_attempts integer, failed_attempts integer, locked boolean)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT p.tenant_id, p.person_id, p.role_name, p.valid_until, c.locked_at
+               FROM ccroute.sql_login_people() p
+               JOIN ccroute.login_credential c ON c.tenant_id = p.tenant_id AND c.person_id = p.person_id
+              WHERE c.locked_at IS NOT NULL
+                AND NOT EXISTS (SELECT FROM ccroute.sql_login_lock l
+                                 WHERE l.tenant_id = p.tenant_id AND l.person_id = p.person_id)
+    LOOP
+        INSERT INTO ccroute.sql_login_lock (tenant_id, person_id, role_name, locked_at, valid_until_before)
+            VALUES (r.tenant_id, r.person_id, r.role_name, r.locked_at, r.valid_until);
+        EXECUTE format('ALTER ROLE %I VALID UNTIL %L', r.role_name, '-infinity');
+    END LOOP;
+    FOR r IN SELECT l.tenant_id, l.person_id, l.role_name, l.valid_until_before
+               FROM ccroute.sql_login_lock l
+               LEFT JOIN ccroute.login_credential c ON c.tenant_id = l.tenant_id AND c.person_id = l.person_id
+              WHERE c.locked_at IS NULL
+    LOOP
+        DELETE FROM ccroute.sql_login_lock l WHERE l.tenant_id = r.tenant_id AND l.person_id = r.person_id;
+        IF EXISTS (SELECT FROM pg_catalog.pg_roles ro WHERE ro.rolname = r.role_name) THEN
+            EXECUTE format('ALTER ROLE %I VALID UNTIL %L', r.role_name,
+                           coalesce(r.valid_until_before::text, 'infinity'));
+        END IF;
+    END LOOP;
+    RETURN QUERY
+        SELECT p.role_name, pol.max_failed_attempts, c.failed_attempts, c.locked_at IS NOT NULL
+          FROM ccroute.sql_login_people() p
+          JOIN ccroute.login_credential c ON c.tenant_id = p.tenant_id AND c.person_id = p.person_id
+          JOIN ccroute.password_policy pol ON pol.tenant_id = p.tenant_id;
+END
+$$;
+
+-- Wakes the worker when a change it loads from commits: people's roles, a tenant's limit, a
+-- person's count or lock (a tenant admin's unlock, the gateway's sign-in).
+CREATE FUNCTION ccroute.sql_login_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'ccroute_sql_login_changed'
+LANGUAGE C;
+CREATE TRIGGER sql_login_lockout AFTER UPDATE ON ccroute.login_credential FOR EACH ROW
+    WHEN (OLD.failed_attempts IS DISTINCT FROM NEW.failed_attempts OR OLD.locked_at IS DISTINCT FROM NEW.locked_at)
+    EXECUTE FUNCTION ccroute.sql_login_changed();
+CREATE TRIGGER sql_login_lockout AFTER INSERT OR UPDATE OR DELETE ON ccroute.role_map
+    FOR EACH STATEMENT EXECUTE FUNCTION ccroute.sql_login_changed();
+CREATE TRIGGER sql_login_lockout AFTER UPDATE OF max_failed_attempts ON ccroute.password_policy
+    FOR EACH STATEMENT EXECUTE FUNCTION ccroute.sql_login_changed();
+
+-- What the hook sees, for platform DBAs: every person's role in its table with the tenant's
+-- limit (NULL: none), its failures in a row, whether it is locked, and outcomes the worker has
+-- not written yet; and the worker's state (off, starting, ready).
+CREATE FUNCTION ccroute.sql_login_lockout(OUT role_name name, OUT max_failed_attempts integer,
+                                          OUT failed_attempts integer, OUT locked boolean,
+                                          OUT unwritten integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ccroute_sql_login_lockout'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION ccroute.sql_login_lockout_state() RETURNS text
+AS 'MODULE_PATHNAME', 'ccroute_sql_login_lockout_state'
+LANGUAGE C VOLATILE;
+
+ALTER FUNCTION ccroute.sql_login_people() OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.record_sql_logins(name, integer, integer, integer, integer) OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.sync_sql_login_locks() OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.sql_login_changed() OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.sql_login_lockout() OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.sql_login_lockout_state() OWNER TO ccroute_owner;
+REVOKE ALL ON FUNCTION ccroute.sql_login_people(),
+    ccroute.record_sql_logins(name, integer, integer, integer, integer),
+    ccroute.sync_sql_login_locks(), ccroute.sql_login_changed(), ccroute.sql_login_lockout(),
+    ccroute.sql_login_lockout_state()
+    FROM PUBLIC;
+REVOKE ALL ON ccroute.sql_login_lock FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ccroute.sql_login_lockout(), ccroute.sql_login_lockout_state()
+    TO ccroute_platform_dba;

@@ -81,6 +81,8 @@ check_eq "acme.ann: three wrong passwords are refused as wrong" \
 	"$(wrong acme.ann) | $(wrong acme.ann) | $(wrong acme.ann)" "$(logins acme.ann "$WRONG" 3)"
 check_eq "acme.ann: then the right password is refused as locked" "$(locked acme.ann)" "$(login acme.ann "$RIGHT")"
 check_eq "acme.ann: and a wrong one with the same message" "$(locked acme.ann)" "$(login acme.ann "$WRONG")"
+check_eq "acme.ann: also over the socket, where no password is asked (trust)" "$(locked acme.ann)" \
+	"$(psql -X -A -t -U acme.ann -c 'SELECT 1' 2>&1 | sed -n 's/.*FATAL:  //p')"
 check_eq "beta.ann, the same login in another tenant, logs in" ok "$(login beta.ann "$RIGHT")"
 
 until_true "SELECT EXISTS (SELECT FROM ccroute.sql_login_lock WHERE role_name = 'acme.ann')" ||

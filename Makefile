@@ -32,6 +32,7 @@ bench: install
 	@tests/bench/sip_load.sh
 	@tests/bench/failover.sh
 	@tests/bench/sign_in.sh
+	@tests/bench/reports.sh
 
 clean:
 	@$(MAKE) -s -C pg_ext clean

@@ -983,6 +983,924 @@ REVOKE ALL ON ccroute.sql_login_lock FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ccroute.sql_login_lockout(), ccroute.sql_login_lockout_state()
     TO ccroute_platform_dba;
 
+-- ===== Reports (issue 8) =====
+-- Analyst views by dialed number, skill and agent, per 15, 30 and 60 minutes, day and month of
+-- the tenant's own time zone (reports/DEFINITIONS.md defines every measure). Each view sums
+-- rolled-up 15-minute rows (refreshed by the daily maintenance) and the live tail of history
+-- since the last roll-up, so a report is never stale. The roll-ups keep the start of every
+-- grain's period in a column of its own, indexed, so that a filter on a view's grain and
+-- period_start reaches an index instead of every row of the year.
+
+------------------------------------------------------------------------------------------------
+-- Roll-ups: contributions, by 15-minute bucket (of UTC, which is a 15-minute bucket of every
+-- time zone's wall clock as well), of the calls that arrived before the tenant's rolled_until
+-- and of the presence before it. Monthly partitions like history (maintenance creates and drops
+-- them with the rest, and deletes rows past a tenant's retention by bucket_start).
+
+CREATE TABLE ccroute.report_rollup_state (
+    tenant_id     bigint PRIMARY KEY,
+    rolled_until  timestamptz NOT NULL,       -- calls that arrived before it are rolled up
+    settings      jsonb NOT NULL,             -- time zone and targets they were counted with
+    refreshed_at  timestamptz NOT NULL
+);
+
+CREATE TABLE ccroute.report_did_15min (
+    tenant_id               bigint NOT NULL,
+    bucket_start            timestamptz NOT NULL,
+    start_30min             timestamptz NOT NULL,
+    start_60min             timestamptz NOT NULL,
+    did                     text NOT NULL,
+    calls                   integer NOT NULL,
+    offered                 integer NOT NULL,
+    answered                integer NOT NULL,
+    abandoned               integer NOT NULL,
+    short_abandoned         integer NOT NULL,
+    other_unanswered        integer NOT NULL,
+    answered_within_target  integer NOT NULL,
+    service_level_calls     integer NOT NULL,
+    wait_seconds_answered   numeric NOT NULL,
+    talk_seconds            numeric NOT NULL,
+    wrap_up_seconds         numeric NOT NULL,
+    longest_wait_seconds    numeric
+) PARTITION BY RANGE (bucket_start);
+
+CREATE TABLE ccroute.report_skill_15min (
+    tenant_id               bigint NOT NULL,
+    bucket_start            timestamptz NOT NULL,
+    start_30min             timestamptz NOT NULL,
+    start_60min             timestamptz NOT NULL,
+    skill_id                bigint NOT NULL,
+    calls                   integer NOT NULL,
+    offered                 integer NOT NULL,
+    answered                integer NOT NULL,
+    abandoned               integer NOT NULL,
+    short_abandoned         integer NOT NULL,
+    other_unanswered        integer NOT NULL,
+    answered_within_target  integer NOT NULL,
+    service_level_calls     integer NOT NULL,
+    wait_seconds_answered   numeric NOT NULL,
+    talk_seconds            numeric NOT NULL,
+    wrap_up_seconds         numeric NOT NULL,
+    longest_wait_seconds    numeric
+) PARTITION BY RANGE (bucket_start);
+
+-- An agent's calls count in the bucket of their arrival; the time on them and in presence in
+-- the buckets it was spent in.
+CREATE TABLE ccroute.report_agent_15min (
+    tenant_id               bigint NOT NULL,
+    bucket_start            timestamptz NOT NULL,
+    start_30min             timestamptz NOT NULL,
+    start_60min             timestamptz NOT NULL,
+    agent_id                bigint NOT NULL,
+    calls                   integer NOT NULL,
+    offered                 integer NOT NULL,
+    answered                integer NOT NULL,
+    abandoned               integer NOT NULL,
+    short_abandoned         integer NOT NULL,
+    other_unanswered        integer NOT NULL,
+    answered_within_target  integer NOT NULL,
+    service_level_calls     integer NOT NULL,
+    wait_seconds_answered   numeric NOT NULL,
+    talk_seconds            numeric NOT NULL,
+    wrap_up_seconds         numeric NOT NULL,
+    longest_wait_seconds    numeric,
+    busy_seconds            numeric NOT NULL,
+    ready_seconds           numeric NOT NULL,
+    not_ready_seconds       numeric NOT NULL
+) PARTITION BY RANGE (bucket_start);
+
+CREATE TABLE ccroute.report_presence_15min (
+    tenant_id               bigint NOT NULL,
+    bucket_start            timestamptz NOT NULL,
+    start_30min             timestamptz NOT NULL,
+    start_60min             timestamptz NOT NULL,
+    agent_id                bigint NOT NULL,
+    presence                text NOT NULL,
+    reason                  text,
+    seconds                 numeric NOT NULL
+) PARTITION BY RANGE (bucket_start);
+
+-- The same contributions by the tenant's day: the day and month grains read these, a year's
+-- months a few tens of thousands of rows instead of a million and a half.
+CREATE TABLE ccroute.report_did_day (
+    tenant_id               bigint NOT NULL,
+    start_day               timestamptz NOT NULL,
+    start_month             timestamptz NOT NULL,
+    did                     text NOT NULL,
+    calls                   integer NOT NULL,
+    offered                 integer NOT NULL,
+    answered                integer NOT NULL,
+    abandoned               integer NOT NULL,
+    short_abandoned         integer NOT NULL,
+    other_unanswered        integer NOT NULL,
+    answered_within_target  integer NOT NULL,
+    service_level_calls     integer NOT NULL,
+    wait_seconds_answered   numeric NOT NULL,
+    talk_seconds            numeric NOT NULL,
+    wrap_up_seconds         numeric NOT NULL,
+    longest_wait_seconds    numeric
+) PARTITION BY RANGE (start_day);
+
+CREATE TABLE ccroute.report_skill_day (
+    tenant_id               bigint NOT NULL,
+    start_day               timestamptz NOT NULL,
+    start_month             timestamptz NOT NULL,
+    skill_id                bigint NOT NULL,
+    calls                   integer NOT NULL,
+    offered                 integer NOT NULL,
+    answered                integer NOT NULL,
+    abandoned               integer NOT NULL,
+    short_abandoned         integer NOT NULL,
+    other_unanswered        integer NOT NULL,
+    answered_within_target  integer NOT NULL,
+    service_level_calls     integer NOT NULL,
+    wait_seconds_answered   numeric NOT NULL,
+    talk_seconds            numeric NOT NULL,
+    wrap_up_seconds         numeric NOT NULL,
+    longest_wait_seconds    numeric
+) PARTITION BY RANGE (start_day);
+
+CREATE TABLE ccroute.report_agent_day (
+    tenant_id               bigint NOT NULL,
+    start_day               timestamptz NOT NULL,
+    start_month             timestamptz NOT NULL,
+    agent_id                bigint NOT NULL,
+    calls                   integer NOT NULL,
+    offered                 integer NOT NULL,
+    answered                integer NOT NULL,
+    abandoned               integer NOT NULL,
+    short_abandoned         integer NOT NULL,
+    other_unanswered        integer NOT NULL,
+    answered_within_target  integer NOT NULL,
+    service_level_calls     integer NOT NULL,
+    wait_seconds_answered   numeric NOT NULL,
+    talk_seconds            numeric NOT NULL,
+    wrap_up_seconds         numeric NOT NULL,
+    longest_wait_seconds    numeric,
+    busy_seconds            numeric NOT NULL,
+    ready_seconds           numeric NOT NULL,
+    not_ready_seconds       numeric NOT NULL
+) PARTITION BY RANGE (start_day);
+
+CREATE TABLE ccroute.report_presence_day (
+    tenant_id               bigint NOT NULL,
+    start_day               timestamptz NOT NULL,
+    start_month             timestamptz NOT NULL,
+    agent_id                bigint NOT NULL,
+    presence                text NOT NULL,
+    reason                  text,
+    seconds                 numeric NOT NULL
+) PARTITION BY RANGE (start_day);
+
+DO $rollups$
+DECLARE
+    t text;
+    c text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['report_did_15min', 'report_skill_15min', 'report_agent_15min',
+                             'report_presence_15min', 'report_did_day', 'report_skill_day',
+                             'report_agent_day', 'report_presence_day'] LOOP
+        EXECUTE pg_catalog.format('CREATE TABLE ccroute.%I PARTITION OF ccroute.%I DEFAULT',
+                                  t || '_default', t);
+        -- One index per grain: a view's filter on period_start becomes a range on one of them.
+        FOREACH c IN ARRAY CASE WHEN t LIKE '%_day'
+                                THEN ARRAY['start_day', 'start_month']
+                                ELSE ARRAY['bucket_start', 'start_30min', 'start_60min'] END LOOP
+            EXECUTE pg_catalog.format('CREATE INDEX %I ON ccroute.%I (tenant_id, %I)',
+                                      t || '_by_' || c, t, c);
+        END LOOP;
+    END LOOP;
+END
+$rollups$;
+
+SELECT ccroute.protect_table(t::regclass, tenant_policy, false)
+  FROM (VALUES ('ccroute.report_rollup_state', true),
+               ('ccroute.report_did_15min', true), ('ccroute.report_did_15min_default', false),
+               ('ccroute.report_skill_15min', true), ('ccroute.report_skill_15min_default', false),
+               ('ccroute.report_agent_15min', true), ('ccroute.report_agent_15min_default', false),
+               ('ccroute.report_presence_15min', true), ('ccroute.report_presence_15min_default', false),
+               ('ccroute.report_did_day', true), ('ccroute.report_did_day_default', false),
+               ('ccroute.report_skill_day', true), ('ccroute.report_skill_day_default', false),
+               ('ccroute.report_agent_day', true), ('ccroute.report_agent_day_default', false),
+               ('ccroute.report_presence_day', true), ('ccroute.report_presence_day_default', false))
+       AS v (t, tenant_policy);
+
+------------------------------------------------------------------------------------------------
+-- The two sources, for one tenant and a span of time. Both the roll-up and the views' live
+-- tail read history only through them, so they count alike. Periods: a 15-minute bucket of
+-- UTC is one of the wall clock too (every time zone's offset is a multiple of 15 minutes); the
+-- 30- and 60-minute periods are found by the wall clock's minutes, so that the hour repeated
+-- when clocks go back is two periods; a day and a month start at the wall clock's midnight.
+
+-- Each call that arrived in [p_from, p_to), in the bucket of its arrival, with what it adds to
+-- each measure, and the span its agent spent on it (talk and wrap-up).
+CREATE FUNCTION ccroute.report_calls(p_tenant bigint, p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (bucket_start timestamptz, start_30min timestamptz, start_60min timestamptz,
+               start_day timestamptz, start_month timestamptz, did text, skill_id bigint,
+               agent_id bigint, calls integer, offered integer, answered integer,
+               abandoned integer, short_abandoned integer, other_unanswered integer,
+               answered_within_target integer, service_level_calls integer,
+               wait_seconds_answered numeric, talk_seconds numeric, wrap_up_seconds numeric,
+               longest_wait_seconds numeric, busy_from timestamptz, busy_until timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT b.b,
+           b.b - (timezone(t.time_zone, b.b) - date_bin('30 minutes', timezone(t.time_zone, b.b), timestamp '2000-01-01')),
+           b.b - (timezone(t.time_zone, b.b) - date_trunc('hour', timezone(t.time_zone, b.b))),
+           timezone(t.time_zone, date_trunc('day', timezone(t.time_zone, b.b))),
+           timezone(t.time_zone, date_trunc('month', timezone(t.time_zone, b.b))),
+           h.dialed, h.skill_id, h.agent_id,
+           1,
+           c.offered::integer,
+           c.answered::integer,
+           c.abandoned::integer,
+           c.short_abandoned::integer,
+           (c.offered AND NOT c.answered AND h.outcome <> 'abandoned')::integer,
+           coalesce(c.answered AND h.wait_seconds <= k.service_level_seconds, false)::integer,
+           (k.skill_id IS NOT NULL AND (c.answered OR c.abandoned))::integer,
+           CASE WHEN c.answered THEN coalesce(h.wait_seconds, 0) ELSE 0 END,
+           CASE WHEN c.answered THEN coalesce(h.talk_seconds, 0) ELSE 0 END,
+           CASE WHEN c.answered THEN coalesce(h.wrap_up_seconds, 0) ELSE 0 END,
+           CASE WHEN c.offered THEN coalesce(h.wait_seconds, 0) END,
+           CASE WHEN c.answered THEN h.answered_at END,
+           CASE WHEN c.answered THEN h.ended_at + make_interval(secs => coalesce(h.wrap_up_seconds, 0)) END
+      FROM ccroute.call_history h
+      JOIN ccroute.tenant t ON t.tenant_id = h.tenant_id
+      LEFT JOIN ccroute.skill k ON k.tenant_id = h.tenant_id AND k.skill_id = h.skill_id
+     CROSS JOIN LATERAL (SELECT date_bin('15 minutes', h.arrived_at, timestamptz '2000-01-01 00:00:00+00') AS b) b
+     CROSS JOIN LATERAL (
+            SELECT h.offered_at IS NOT NULL AS offered,
+                   h.outcome = 'answered' AND h.answered_at IS NOT NULL AS answered,
+                   h.outcome = 'abandoned' AND coalesce(h.wait_seconds, 0) >= t.short_abandon_seconds AS abandoned,
+                   h.outcome = 'abandoned' AND coalesce(h.wait_seconds, 0) < t.short_abandon_seconds AS short_abandoned) c
+     WHERE h.tenant_id = p_tenant AND h.arrived_at >= p_from AND h.arrived_at < p_to
+$$;
+
+-- The time an agent spent in [p_from, p_to), by presence and not-ready reason, cut at the
+-- buckets' edges. A presence lasts from its change to the agent's next change (or to p_to).
+CREATE FUNCTION ccroute.report_presence(p_tenant bigint, p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (bucket_start timestamptz, start_30min timestamptz, start_60min timestamptz,
+               start_day timestamptz, start_month timestamptz, agent_id bigint, presence text,
+               reason text, seconds numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH changes AS (
+        SELECT s.agent_id, s.presence, s.reason::text AS reason, s.changed_at, s.change_seq
+          FROM ccroute.agent_state_history s
+         WHERE s.tenant_id = p_tenant AND s.changed_at >= p_from AND s.changed_at < p_to
+        UNION ALL
+        -- Each agent's presence when the span starts.
+        SELECT l.agent_id, l.presence, l.reason, l.changed_at, l.change_seq
+          FROM ccroute.agent a
+         CROSS JOIN LATERAL (
+                SELECT s.agent_id, s.presence, s.reason::text AS reason, s.changed_at, s.change_seq
+                  FROM ccroute.agent_state_history s
+                 WHERE s.tenant_id = p_tenant AND s.agent_id = a.agent_id AND s.changed_at < p_from
+                 ORDER BY s.changed_at DESC, s.change_seq DESC LIMIT 1) l
+         WHERE a.tenant_id = p_tenant AND p_from > '-infinity'
+    ), spans AS (
+        SELECT c.agent_id, c.presence, c.reason, greatest(c.changed_at, p_from) AS f,
+               coalesce(lead(c.changed_at) OVER (PARTITION BY c.agent_id ORDER BY c.changed_at, c.change_seq),
+                        p_to) AS u
+          FROM changes c
+    )
+    SELECT b.b,
+           b.b - (timezone(t.time_zone, b.b) - date_bin('30 minutes', timezone(t.time_zone, b.b), timestamp '2000-01-01')),
+           b.b - (timezone(t.time_zone, b.b) - date_trunc('hour', timezone(t.time_zone, b.b))),
+           timezone(t.time_zone, date_trunc('day', timezone(t.time_zone, b.b))),
+           timezone(t.time_zone, date_trunc('month', timezone(t.time_zone, b.b))),
+           sp.agent_id, sp.presence, sp.reason,
+           extract(epoch FROM least(b.b + interval '15 minutes', sp.u) - greatest(b.b, sp.f))
+      FROM spans sp
+      JOIN ccroute.tenant t ON t.tenant_id = p_tenant
+     CROSS JOIN LATERAL generate_series(date_bin('15 minutes', sp.f, timestamptz '2000-01-01 00:00:00+00'),
+                                        sp.u, interval '15 minutes') AS b (b)
+     WHERE sp.presence <> 'logged_out' AND sp.u > sp.f AND b.b < sp.u
+$$;
+
+-- An agent's busy time (talk and wrap-up) of calls that arrived in [p_from, p_to), cut at
+-- the buckets' edges (and at p_until: wrap-up still to come is not yet spent).
+CREATE FUNCTION ccroute.report_busy(p_tenant bigint, p_from timestamptz, p_to timestamptz,
+                                    p_until timestamptz DEFAULT 'infinity')
+RETURNS TABLE (bucket_start timestamptz, start_30min timestamptz, start_60min timestamptz,
+               start_day timestamptz, start_month timestamptz, agent_id bigint, seconds numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT b.b,
+           b.b - (timezone(t.time_zone, b.b) - date_bin('30 minutes', timezone(t.time_zone, b.b), timestamp '2000-01-01')),
+           b.b - (timezone(t.time_zone, b.b) - date_trunc('hour', timezone(t.time_zone, b.b))),
+           timezone(t.time_zone, date_trunc('day', timezone(t.time_zone, b.b))),
+           timezone(t.time_zone, date_trunc('month', timezone(t.time_zone, b.b))),
+           c.agent_id,
+           extract(epoch FROM least(b.b + interval '15 minutes', c.u) - greatest(b.b, c.busy_from))
+      FROM (SELECT r.agent_id, r.busy_from, least(r.busy_until, p_until) AS u
+              FROM ccroute.report_calls(p_tenant, p_from, p_to) r
+             WHERE r.agent_id IS NOT NULL AND r.busy_from IS NOT NULL) c
+      JOIN ccroute.tenant t ON t.tenant_id = p_tenant
+     CROSS JOIN LATERAL generate_series(date_bin('15 minutes', c.busy_from, timestamptz '2000-01-01 00:00:00+00'),
+                                        c.u, interval '15 minutes') AS b (b)
+     WHERE c.u > c.busy_from AND b.b < c.u
+$$;
+
+------------------------------------------------------------------------------------------------
+-- The roll-up, called by the daily maintenance (ccroute.maintain). A tenant's calls are rolled
+-- up once they are a day old (until then withdraw_call may still amend an expired offer), and
+-- never past a call still in progress; a change of the tenant's time zone, short-abandon
+-- threshold or a skill's service-level target rolls the tenant up again from the start.
+
+CREATE FUNCTION ccroute.refresh_report_rollups(p_now timestamptz DEFAULT now())
+RETURNS TABLE (tenant text, rolled_from timestamptz, rolled_until timestamptz, rebuilt boolean, rows bigint)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    t record;
+    st ccroute.report_rollup_state;
+    now_settings jsonb;
+    since timestamptz;
+    upto timestamptz;
+    total bigint;
+BEGIN
+    FOR t IN SELECT x.tenant_id, x.name FROM ccroute.tenant x ORDER BY x.tenant_id LOOP
+        PERFORM set_config('ccroute.tenant_context', t.tenant_id::text, true);
+        SELECT * INTO st FROM ccroute.report_rollup_state s WHERE s.tenant_id = t.tenant_id FOR UPDATE;
+        SELECT jsonb_build_object(
+                   'time_zone', x.time_zone, 'short_abandon_seconds', x.short_abandon_seconds,
+                   'service_level_seconds',
+                   (SELECT coalesce(jsonb_object_agg(k.skill_id::text, k.service_level_seconds), '{}')
+                      FROM ccroute.skill k WHERE k.tenant_id = x.tenant_id))
+          INTO now_settings
+          FROM ccroute.tenant x WHERE x.tenant_id = t.tenant_id;
+        rebuilt := st.tenant_id IS NOT NULL AND st.settings IS DISTINCT FROM now_settings;
+        IF st.tenant_id IS NULL OR rebuilt THEN
+            since := '-infinity';
+            DELETE FROM ccroute.report_did_15min r WHERE r.tenant_id = t.tenant_id;
+            DELETE FROM ccroute.report_did_day r WHERE r.tenant_id = t.tenant_id;
+            DELETE FROM ccroute.report_skill_15min r WHERE r.tenant_id = t.tenant_id;
+            DELETE FROM ccroute.report_skill_day r WHERE r.tenant_id = t.tenant_id;
+            DELETE FROM ccroute.report_agent_15min r WHERE r.tenant_id = t.tenant_id;
+            DELETE FROM ccroute.report_agent_day r WHERE r.tenant_id = t.tenant_id;
+            DELETE FROM ccroute.report_presence_15min r WHERE r.tenant_id = t.tenant_id;
+            DELETE FROM ccroute.report_presence_day r WHERE r.tenant_id = t.tenant_id;
+        ELSE
+            since := st.rolled_until;
+        END IF;
+        upto := date_bin('15 minutes', least(p_now, now()) - interval '1 day',
+                         timestamptz '2000-01-01 00:00:00+00');
+        upto := least(upto, (SELECT date_bin('15 minutes', min(l.arrived_at), timestamptz '2000-01-01 00:00:00+00')
+                               FROM ccroute.live_call l WHERE l.tenant_id = t.tenant_id));
+        upto := greatest(upto, since);
+        total := 0;
+
+        IF upto > since THEN
+            WITH c AS MATERIALIZED (
+                SELECT * FROM ccroute.report_calls(t.tenant_id, since, upto)
+            ), p AS MATERIALIZED (
+                SELECT * FROM ccroute.report_presence(t.tenant_id, since, upto)
+            ), a AS MATERIALIZED (
+                SELECT c.bucket_start, c.start_30min, c.start_60min, c.start_day, c.start_month, c.agent_id,
+                       c.calls, c.offered, c.answered, c.abandoned, c.short_abandoned,
+                       c.other_unanswered, c.answered_within_target, c.service_level_calls,
+                       c.wait_seconds_answered, c.talk_seconds, c.wrap_up_seconds,
+                       c.longest_wait_seconds,
+                       0::numeric AS busy_seconds, 0::numeric AS ready_seconds, 0::numeric AS not_ready_seconds
+                  FROM c WHERE c.agent_id IS NOT NULL
+                UNION ALL
+                SELECT c.bucket_start, c.start_30min, c.start_60min, c.start_day, c.start_month, c.agent_id,
+                       0, 0, 0, 0, 0, 0, 0, 0, 0::numeric, 0::numeric, 0::numeric, NULL::numeric, c.seconds, 0, 0
+                  FROM ccroute.report_busy(t.tenant_id, since, upto) c
+                UNION ALL
+                SELECT c.bucket_start, c.start_30min, c.start_60min, c.start_day, c.start_month, c.agent_id,
+                       0, 0, 0, 0, 0, 0, 0, 0, 0::numeric, 0::numeric, 0::numeric, NULL::numeric, 0,
+                       CASE WHEN c.presence = 'ready' THEN c.seconds ELSE 0 END,
+                       CASE WHEN c.presence = 'not_ready' THEN c.seconds ELSE 0 END
+                  FROM p c
+            ), did_15min AS (
+                INSERT INTO ccroute.report_did_15min
+                SELECT t.tenant_id, c.bucket_start, c.start_30min, c.start_60min, c.did,
+                       sum(c.calls), sum(c.offered), sum(c.answered), sum(c.abandoned),
+                       sum(c.short_abandoned), sum(c.other_unanswered),
+                       sum(c.answered_within_target), sum(c.service_level_calls),
+                       sum(c.wait_seconds_answered), sum(c.talk_seconds),
+                       sum(c.wrap_up_seconds), max(c.longest_wait_seconds)
+                  FROM c
+                 GROUP BY c.bucket_start, c.start_30min, c.start_60min, c.did
+                RETURNING 1
+            ), did_day AS (
+                INSERT INTO ccroute.report_did_day
+                SELECT t.tenant_id, c.start_day, c.start_month, c.did, sum(c.calls),
+                       sum(c.offered), sum(c.answered), sum(c.abandoned),
+                       sum(c.short_abandoned), sum(c.other_unanswered),
+                       sum(c.answered_within_target), sum(c.service_level_calls),
+                       sum(c.wait_seconds_answered), sum(c.talk_seconds),
+                       sum(c.wrap_up_seconds), max(c.longest_wait_seconds)
+                  FROM c
+                 GROUP BY c.start_day, c.start_month, c.did
+                RETURNING 1
+            ), skill_15min AS (
+                INSERT INTO ccroute.report_skill_15min
+                SELECT t.tenant_id, c.bucket_start, c.start_30min, c.start_60min, c.skill_id,
+                       sum(c.calls), sum(c.offered), sum(c.answered), sum(c.abandoned),
+                       sum(c.short_abandoned), sum(c.other_unanswered),
+                       sum(c.answered_within_target), sum(c.service_level_calls),
+                       sum(c.wait_seconds_answered), sum(c.talk_seconds),
+                       sum(c.wrap_up_seconds), max(c.longest_wait_seconds)
+                  FROM c
+                 WHERE c.skill_id IS NOT NULL
+                 GROUP BY c.bucket_start, c.start_30min, c.start_60min, c.skill_id
+                RETURNING 1
+            ), skill_day AS (
+                INSERT INTO ccroute.report_skill_day
+                SELECT t.tenant_id, c.start_day, c.start_month, c.skill_id, sum(c.calls),
+                       sum(c.offered), sum(c.answered), sum(c.abandoned),
+                       sum(c.short_abandoned), sum(c.other_unanswered),
+                       sum(c.answered_within_target), sum(c.service_level_calls),
+                       sum(c.wait_seconds_answered), sum(c.talk_seconds),
+                       sum(c.wrap_up_seconds), max(c.longest_wait_seconds)
+                  FROM c
+                 WHERE c.skill_id IS NOT NULL
+                 GROUP BY c.start_day, c.start_month, c.skill_id
+                RETURNING 1
+            ), agent_15min AS (
+                INSERT INTO ccroute.report_agent_15min
+                SELECT t.tenant_id, a.bucket_start, a.start_30min, a.start_60min, a.agent_id,
+                       sum(a.calls), sum(a.offered), sum(a.answered), sum(a.abandoned),
+                       sum(a.short_abandoned), sum(a.other_unanswered),
+                       sum(a.answered_within_target), sum(a.service_level_calls),
+                       sum(a.wait_seconds_answered), sum(a.talk_seconds),
+                       sum(a.wrap_up_seconds), max(a.longest_wait_seconds), sum(a.busy_seconds),
+                       sum(a.ready_seconds), sum(a.not_ready_seconds)
+                  FROM a
+                 GROUP BY a.bucket_start, a.start_30min, a.start_60min, a.agent_id
+                RETURNING 1
+            ), agent_day AS (
+                INSERT INTO ccroute.report_agent_day
+                SELECT t.tenant_id, a.start_day, a.start_month, a.agent_id, sum(a.calls),
+                       sum(a.offered), sum(a.answered), sum(a.abandoned),
+                       sum(a.short_abandoned), sum(a.other_unanswered),
+                       sum(a.answered_within_target), sum(a.service_level_calls),
+                       sum(a.wait_seconds_answered), sum(a.talk_seconds),
+                       sum(a.wrap_up_seconds), max(a.longest_wait_seconds), sum(a.busy_seconds),
+                       sum(a.ready_seconds), sum(a.not_ready_seconds)
+                  FROM a
+                 GROUP BY a.start_day, a.start_month, a.agent_id
+                RETURNING 1
+            ), presence_15min AS (
+                INSERT INTO ccroute.report_presence_15min
+                SELECT t.tenant_id, p.bucket_start, p.start_30min, p.start_60min, p.agent_id,
+                       p.presence, p.reason, sum(p.seconds)
+                  FROM p
+                 GROUP BY p.bucket_start, p.start_30min, p.start_60min, p.agent_id, p.presence, p.reason
+                RETURNING 1
+            ), presence_day AS (
+                INSERT INTO ccroute.report_presence_day
+                SELECT t.tenant_id, p.start_day, p.start_month, p.agent_id, p.presence,
+                       p.reason, sum(p.seconds)
+                  FROM p
+                 GROUP BY p.start_day, p.start_month, p.agent_id, p.presence, p.reason
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM did_15min) + (SELECT count(*) FROM did_day),
+                   (SELECT count(*) FROM skill_15min) + (SELECT count(*) FROM skill_day),
+                   (SELECT count(*) FROM agent_15min) + (SELECT count(*) FROM agent_day),
+                   (SELECT count(*) FROM presence_15min) + (SELECT count(*) FROM presence_day)
+              INTO total;
+        END IF;
+
+        INSERT INTO ccroute.report_rollup_state AS s (tenant_id, rolled_until, settings, refreshed_at)
+        VALUES (t.tenant_id, upto, now_settings, p_now)
+        ON CONFLICT (tenant_id) DO UPDATE
+           SET rolled_until = excluded.rolled_until, settings = excluded.settings,
+               refreshed_at = excluded.refreshed_at;
+        tenant := t.name; rolled_from := since; rolled_until := upto; rows := total;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM set_config('ccroute.tenant_context', '', true);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- The views. report_*_15min_rows and report_*_day_rows: the rolled-up rows and the live tail
+-- computed from history since the tenant's rolled_until; report_*_periods: each row once per
+-- grain, with its period's start (15, 30 and 60 minutes from the 15-minute rows, days and
+-- months from the day rows); report_*: summed by grain and period, with ratios and averages.
+
+CREATE VIEW ccroute.report_did_15min_rows WITH (security_invoker = true) AS
+SELECT r.tenant_id, r.bucket_start, r.start_30min, r.start_60min, r.did, r.calls, r.offered,
+       r.answered, r.abandoned, r.short_abandoned, r.other_unanswered, r.answered_within_target,
+       r.service_level_calls, r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds,
+       r.longest_wait_seconds
+  FROM ccroute.report_did_15min r
+UNION ALL
+SELECT t.tenant_id, c.bucket_start, c.start_30min, c.start_60min, c.did, c.calls, c.offered,
+       c.answered, c.abandoned, c.short_abandoned, c.other_unanswered, c.answered_within_target,
+       c.service_level_calls, c.wait_seconds_answered, c.talk_seconds, c.wrap_up_seconds,
+       c.longest_wait_seconds
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_calls(t.tenant_id, coalesce(w.rolled_until, '-infinity'), 'infinity') c;
+
+CREATE VIEW ccroute.report_skill_15min_rows WITH (security_invoker = true) AS
+SELECT r.tenant_id, r.bucket_start, r.start_30min, r.start_60min, r.skill_id, r.calls,
+       r.offered, r.answered, r.abandoned, r.short_abandoned, r.other_unanswered,
+       r.answered_within_target, r.service_level_calls, r.wait_seconds_answered, r.talk_seconds,
+       r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_skill_15min r
+UNION ALL
+SELECT t.tenant_id, c.bucket_start, c.start_30min, c.start_60min, c.skill_id, c.calls,
+       c.offered, c.answered, c.abandoned, c.short_abandoned, c.other_unanswered,
+       c.answered_within_target, c.service_level_calls, c.wait_seconds_answered, c.talk_seconds,
+       c.wrap_up_seconds, c.longest_wait_seconds
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_calls(t.tenant_id, coalesce(w.rolled_until, '-infinity'), 'infinity') c
+ WHERE c.skill_id IS NOT NULL;
+
+CREATE VIEW ccroute.report_agent_15min_rows WITH (security_invoker = true) AS
+SELECT r.tenant_id, r.bucket_start, r.start_30min, r.start_60min, r.agent_id, r.calls,
+       r.offered, r.answered, r.abandoned, r.short_abandoned, r.other_unanswered,
+       r.answered_within_target, r.service_level_calls, r.wait_seconds_answered, r.talk_seconds,
+       r.wrap_up_seconds, r.longest_wait_seconds, r.busy_seconds, r.ready_seconds,
+       r.not_ready_seconds
+  FROM ccroute.report_agent_15min r
+UNION ALL
+SELECT t.tenant_id, c.bucket_start, c.start_30min, c.start_60min, c.agent_id, c.calls,
+       c.offered, c.answered, c.abandoned, c.short_abandoned, c.other_unanswered,
+       c.answered_within_target, c.service_level_calls, c.wait_seconds_answered, c.talk_seconds,
+       c.wrap_up_seconds, c.longest_wait_seconds, 0::numeric, 0::numeric, 0::numeric
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_calls(t.tenant_id, coalesce(w.rolled_until, '-infinity'), 'infinity') c
+ WHERE c.agent_id IS NOT NULL
+UNION ALL
+SELECT t.tenant_id, c.bucket_start, c.start_30min, c.start_60min, c.agent_id, 0, 0, 0, 0, 0, 0,
+       0, 0, 0::numeric, 0::numeric, 0::numeric, NULL::numeric, c.seconds, 0::numeric,
+       0::numeric
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_busy(t.tenant_id, coalesce(w.rolled_until, '-infinity'), 'infinity', now()) c
+UNION ALL
+SELECT t.tenant_id, c.bucket_start, c.start_30min, c.start_60min, c.agent_id, 0, 0, 0, 0, 0, 0,
+       0, 0, 0::numeric, 0::numeric, 0::numeric, NULL::numeric, 0::numeric,
+       CASE WHEN c.presence = 'ready' THEN c.seconds ELSE 0 END,
+       CASE WHEN c.presence = 'not_ready' THEN c.seconds ELSE 0 END
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_presence(t.tenant_id, coalesce(w.rolled_until, '-infinity'), now()) c;
+
+CREATE VIEW ccroute.report_presence_15min_rows WITH (security_invoker = true) AS
+SELECT r.tenant_id, r.bucket_start, r.start_30min, r.start_60min, r.agent_id, r.presence,
+       r.reason, r.seconds
+  FROM ccroute.report_presence_15min r
+UNION ALL
+SELECT t.tenant_id, c.bucket_start, c.start_30min, c.start_60min, c.agent_id, c.presence,
+       c.reason, c.seconds
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_presence(t.tenant_id, coalesce(w.rolled_until, '-infinity'), now()) c;
+
+CREATE VIEW ccroute.report_did_day_rows WITH (security_invoker = true) AS
+SELECT r.tenant_id, r.start_day, r.start_month, r.did, r.calls, r.offered, r.answered,
+       r.abandoned, r.short_abandoned, r.other_unanswered, r.answered_within_target,
+       r.service_level_calls, r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds,
+       r.longest_wait_seconds
+  FROM ccroute.report_did_day r
+UNION ALL
+SELECT t.tenant_id, c.start_day, c.start_month, c.did, c.calls, c.offered, c.answered,
+       c.abandoned, c.short_abandoned, c.other_unanswered, c.answered_within_target,
+       c.service_level_calls, c.wait_seconds_answered, c.talk_seconds, c.wrap_up_seconds,
+       c.longest_wait_seconds
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_calls(t.tenant_id, coalesce(w.rolled_until, '-infinity'), 'infinity') c;
+
+CREATE VIEW ccroute.report_skill_day_rows WITH (security_invoker = true) AS
+SELECT r.tenant_id, r.start_day, r.start_month, r.skill_id, r.calls, r.offered, r.answered,
+       r.abandoned, r.short_abandoned, r.other_unanswered, r.answered_within_target,
+       r.service_level_calls, r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds,
+       r.longest_wait_seconds
+  FROM ccroute.report_skill_day r
+UNION ALL
+SELECT t.tenant_id, c.start_day, c.start_month, c.skill_id, c.calls, c.offered, c.answered,
+       c.abandoned, c.short_abandoned, c.other_unanswered, c.answered_within_target,
+       c.service_level_calls, c.wait_seconds_answered, c.talk_seconds, c.wrap_up_seconds,
+       c.longest_wait_seconds
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_calls(t.tenant_id, coalesce(w.rolled_until, '-infinity'), 'infinity') c
+ WHERE c.skill_id IS NOT NULL;
+
+CREATE VIEW ccroute.report_agent_day_rows WITH (security_invoker = true) AS
+SELECT r.tenant_id, r.start_day, r.start_month, r.agent_id, r.calls, r.offered, r.answered,
+       r.abandoned, r.short_abandoned, r.other_unanswered, r.answered_within_target,
+       r.service_level_calls, r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds,
+       r.longest_wait_seconds, r.busy_seconds, r.ready_seconds, r.not_ready_seconds
+  FROM ccroute.report_agent_day r
+UNION ALL
+SELECT t.tenant_id, c.start_day, c.start_month, c.agent_id, c.calls, c.offered, c.answered,
+       c.abandoned, c.short_abandoned, c.other_unanswered, c.answered_within_target,
+       c.service_level_calls, c.wait_seconds_answered, c.talk_seconds, c.wrap_up_seconds,
+       c.longest_wait_seconds, 0::numeric, 0::numeric, 0::numeric
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_calls(t.tenant_id, coalesce(w.rolled_until, '-infinity'), 'infinity') c
+ WHERE c.agent_id IS NOT NULL
+UNION ALL
+SELECT t.tenant_id, c.start_day, c.start_month, c.agent_id, 0, 0, 0, 0, 0, 0, 0, 0, 0::numeric,
+       0::numeric, 0::numeric, NULL::numeric, c.seconds, 0::numeric, 0::numeric
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_busy(t.tenant_id, coalesce(w.rolled_until, '-infinity'), 'infinity', now()) c
+UNION ALL
+SELECT t.tenant_id, c.start_day, c.start_month, c.agent_id, 0, 0, 0, 0, 0, 0, 0, 0, 0::numeric,
+       0::numeric, 0::numeric, NULL::numeric, 0::numeric,
+       CASE WHEN c.presence = 'ready' THEN c.seconds ELSE 0 END,
+       CASE WHEN c.presence = 'not_ready' THEN c.seconds ELSE 0 END
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_presence(t.tenant_id, coalesce(w.rolled_until, '-infinity'), now()) c;
+
+CREATE VIEW ccroute.report_presence_day_rows WITH (security_invoker = true) AS
+SELECT r.tenant_id, r.start_day, r.start_month, r.agent_id, r.presence, r.reason, r.seconds
+  FROM ccroute.report_presence_day r
+UNION ALL
+SELECT t.tenant_id, c.start_day, c.start_month, c.agent_id, c.presence, c.reason, c.seconds
+  FROM ccroute.tenant t
+  LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
+ CROSS JOIN LATERAL ccroute.report_presence(t.tenant_id, coalesce(w.rolled_until, '-infinity'), now()) c;
+
+-- Each row once per grain, with the start of its period there.
+CREATE VIEW ccroute.report_did_periods WITH (security_invoker = true) AS
+SELECT '15min'::text AS grain, r.bucket_start AS period_start,
+       r.tenant_id, r.did, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_did_15min_rows r
+UNION ALL
+SELECT '30min'::text, r.start_30min,
+       r.tenant_id, r.did, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_did_15min_rows r
+UNION ALL
+SELECT '60min'::text, r.start_60min,
+       r.tenant_id, r.did, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_did_15min_rows r
+UNION ALL
+SELECT 'day'::text, r.start_day,
+       r.tenant_id, r.did, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_did_day_rows r
+UNION ALL
+SELECT 'month'::text, r.start_month,
+       r.tenant_id, r.did, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_did_day_rows r;
+
+CREATE VIEW ccroute.report_skill_periods WITH (security_invoker = true) AS
+SELECT '15min'::text AS grain, r.bucket_start AS period_start,
+       r.tenant_id, r.skill_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_skill_15min_rows r
+UNION ALL
+SELECT '30min'::text, r.start_30min,
+       r.tenant_id, r.skill_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_skill_15min_rows r
+UNION ALL
+SELECT '60min'::text, r.start_60min,
+       r.tenant_id, r.skill_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_skill_15min_rows r
+UNION ALL
+SELECT 'day'::text, r.start_day,
+       r.tenant_id, r.skill_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_skill_day_rows r
+UNION ALL
+SELECT 'month'::text, r.start_month,
+       r.tenant_id, r.skill_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
+  FROM ccroute.report_skill_day_rows r;
+
+CREATE VIEW ccroute.report_agent_periods WITH (security_invoker = true) AS
+SELECT '15min'::text AS grain, r.bucket_start AS period_start,
+       r.tenant_id, r.agent_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds,
+       r.busy_seconds, r.ready_seconds, r.not_ready_seconds
+  FROM ccroute.report_agent_15min_rows r
+UNION ALL
+SELECT '30min'::text, r.start_30min,
+       r.tenant_id, r.agent_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds,
+       r.busy_seconds, r.ready_seconds, r.not_ready_seconds
+  FROM ccroute.report_agent_15min_rows r
+UNION ALL
+SELECT '60min'::text, r.start_60min,
+       r.tenant_id, r.agent_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds,
+       r.busy_seconds, r.ready_seconds, r.not_ready_seconds
+  FROM ccroute.report_agent_15min_rows r
+UNION ALL
+SELECT 'day'::text, r.start_day,
+       r.tenant_id, r.agent_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds,
+       r.busy_seconds, r.ready_seconds, r.not_ready_seconds
+  FROM ccroute.report_agent_day_rows r
+UNION ALL
+SELECT 'month'::text, r.start_month,
+       r.tenant_id, r.agent_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
+       r.other_unanswered, r.answered_within_target, r.service_level_calls,
+       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds,
+       r.busy_seconds, r.ready_seconds, r.not_ready_seconds
+  FROM ccroute.report_agent_day_rows r;
+
+CREATE VIEW ccroute.report_presence_periods WITH (security_invoker = true) AS
+SELECT '15min'::text AS grain, r.bucket_start AS period_start,
+       r.tenant_id, r.agent_id, r.presence, r.reason, r.seconds
+  FROM ccroute.report_presence_15min_rows r
+UNION ALL
+SELECT '30min'::text, r.start_30min,
+       r.tenant_id, r.agent_id, r.presence, r.reason, r.seconds
+  FROM ccroute.report_presence_15min_rows r
+UNION ALL
+SELECT '60min'::text, r.start_60min,
+       r.tenant_id, r.agent_id, r.presence, r.reason, r.seconds
+  FROM ccroute.report_presence_15min_rows r
+UNION ALL
+SELECT 'day'::text, r.start_day,
+       r.tenant_id, r.agent_id, r.presence, r.reason, r.seconds
+  FROM ccroute.report_presence_day_rows r
+UNION ALL
+SELECT 'month'::text, r.start_month,
+       r.tenant_id, r.agent_id, r.presence, r.reason, r.seconds
+  FROM ccroute.report_presence_day_rows r;
+
+-- The end of a period, and its start on the tenant's wall clock.
+CREATE FUNCTION ccroute.report_period_end(p_grain text, p_start timestamptz, p_zone text)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE p_grain
+            WHEN '15min' THEN p_start + interval '15 minutes'
+            WHEN '30min' THEN p_start + interval '30 minutes'
+            WHEN '60min' THEN p_start + interval '60 minutes'
+            WHEN 'day' THEN timezone(p_zone, timezone(p_zone, p_start) + interval '1 day')
+            WHEN 'month' THEN timezone(p_zone, timezone(p_zone, p_start) + interval '1 month')
+       END;
+
+CREATE VIEW ccroute.report_by_did WITH (security_invoker = true) AS
+SELECT g.grain, g.period_start, ccroute.report_period_end(g.grain, g.period_start, t.time_zone) AS period_end,
+       timezone(t.time_zone, g.period_start) AS local_start, g.tenant_id,
+       g.did, d.label::text AS did_label,
+       g.calls, g.offered, g.answered, g.abandoned, g.short_abandoned, g.other_unanswered,
+       g.calls - g.offered AS not_offered, g.answered_within_target, g.service_level_calls,
+       round(g.answered_within_target / nullif(g.service_level_calls, 0)::numeric, 4) AS service_level,
+       g.wait_seconds_answered,
+       round(g.wait_seconds_answered / nullif(g.answered, 0), 3) AS average_speed_of_answer,
+       g.talk_seconds, g.wrap_up_seconds, g.talk_seconds + g.wrap_up_seconds AS handle_seconds,
+       round((g.talk_seconds + g.wrap_up_seconds) / nullif(g.answered, 0), 3) AS average_handle_time,
+       g.longest_wait_seconds
+  FROM (SELECT p.grain, p.period_start, p.tenant_id, p.did,
+               sum(p.calls) AS calls, sum(p.offered) AS offered, sum(p.answered) AS answered,
+               sum(p.abandoned) AS abandoned, sum(p.short_abandoned) AS short_abandoned,
+               sum(p.other_unanswered) AS other_unanswered,
+               sum(p.answered_within_target) AS answered_within_target,
+               sum(p.service_level_calls) AS service_level_calls,
+               sum(p.wait_seconds_answered) AS wait_seconds_answered, sum(p.talk_seconds) AS talk_seconds,
+               sum(p.wrap_up_seconds) AS wrap_up_seconds, max(p.longest_wait_seconds) AS longest_wait_seconds
+          FROM ccroute.report_did_periods p
+         GROUP BY p.grain, p.period_start, p.tenant_id, p.did) g
+  JOIN ccroute.tenant t ON t.tenant_id = g.tenant_id
+  LEFT JOIN ccroute.did d ON d.tenant_id = g.tenant_id AND d.did = g.did;
+
+CREATE VIEW ccroute.report_by_skill WITH (security_invoker = true) AS
+SELECT g.grain, g.period_start, ccroute.report_period_end(g.grain, g.period_start, t.time_zone) AS period_end,
+       timezone(t.time_zone, g.period_start) AS local_start, g.tenant_id,
+       g.skill_id, k.name::text AS skill, k.service_level_seconds, k.service_level_goal,
+       g.calls, g.offered, g.answered, g.abandoned, g.short_abandoned, g.other_unanswered,
+       g.calls - g.offered AS not_offered, g.answered_within_target, g.service_level_calls,
+       round(g.answered_within_target / nullif(g.service_level_calls, 0)::numeric, 4) AS service_level,
+       g.wait_seconds_answered,
+       round(g.wait_seconds_answered / nullif(g.answered, 0), 3) AS average_speed_of_answer,
+       g.talk_seconds, g.wrap_up_seconds, g.talk_seconds + g.wrap_up_seconds AS handle_seconds,
+       round((g.talk_seconds + g.wrap_up_seconds) / nullif(g.answered, 0), 3) AS average_handle_time,
+       g.longest_wait_seconds
+  FROM (SELECT p.grain, p.period_start, p.tenant_id, p.skill_id,
+               sum(p.calls) AS calls, sum(p.offered) AS offered, sum(p.answered) AS answered,
+               sum(p.abandoned) AS abandoned, sum(p.short_abandoned) AS short_abandoned,
+               sum(p.other_unanswered) AS other_unanswered,
+               sum(p.answered_within_target) AS answered_within_target,
+               sum(p.service_level_calls) AS service_level_calls,
+               sum(p.wait_seconds_answered) AS wait_seconds_answered, sum(p.talk_seconds) AS talk_seconds,
+               sum(p.wrap_up_seconds) AS wrap_up_seconds, max(p.longest_wait_seconds) AS longest_wait_seconds
+          FROM ccroute.report_skill_periods p
+         GROUP BY p.grain, p.period_start, p.tenant_id, p.skill_id) g
+  JOIN ccroute.tenant t ON t.tenant_id = g.tenant_id
+  LEFT JOIN ccroute.skill k ON k.tenant_id = g.tenant_id AND k.skill_id = g.skill_id;
+
+CREATE VIEW ccroute.report_by_agent WITH (security_invoker = true) AS
+SELECT g.grain, g.period_start, ccroute.report_period_end(g.grain, g.period_start, t.time_zone) AS period_end,
+       timezone(t.time_zone, g.period_start) AS local_start, g.tenant_id,
+       g.agent_id, a.name::text AS agent, a.extension::text AS extension,
+       g.calls, g.offered, g.answered, g.abandoned, g.short_abandoned, g.other_unanswered,
+       g.calls - g.offered AS not_offered, g.answered_within_target, g.service_level_calls,
+       round(g.answered_within_target / nullif(g.service_level_calls, 0)::numeric, 4) AS service_level,
+       g.wait_seconds_answered,
+       round(g.wait_seconds_answered / nullif(g.answered, 0), 3) AS average_speed_of_answer,
+       g.talk_seconds, g.wrap_up_seconds, g.talk_seconds + g.wrap_up_seconds AS handle_seconds,
+       round((g.talk_seconds + g.wrap_up_seconds) / nullif(g.answered, 0), 3) AS average_handle_time,
+       g.longest_wait_seconds,
+       g.ready_seconds, g.not_ready_seconds, g.busy_seconds,
+       round(g.busy_seconds / nullif(g.ready_seconds, 0), 4) AS occupancy
+  FROM (SELECT p.grain, p.period_start, p.tenant_id, p.agent_id,
+               sum(p.calls) AS calls, sum(p.offered) AS offered, sum(p.answered) AS answered,
+               sum(p.abandoned) AS abandoned, sum(p.short_abandoned) AS short_abandoned,
+               sum(p.other_unanswered) AS other_unanswered,
+               sum(p.answered_within_target) AS answered_within_target,
+               sum(p.service_level_calls) AS service_level_calls,
+               sum(p.wait_seconds_answered) AS wait_seconds_answered, sum(p.talk_seconds) AS talk_seconds,
+               sum(p.wrap_up_seconds) AS wrap_up_seconds, max(p.longest_wait_seconds) AS longest_wait_seconds,
+               sum(p.ready_seconds) AS ready_seconds, sum(p.not_ready_seconds) AS not_ready_seconds,
+               sum(p.busy_seconds) AS busy_seconds
+          FROM ccroute.report_agent_periods p
+         GROUP BY p.grain, p.period_start, p.tenant_id, p.agent_id) g
+  JOIN ccroute.tenant t ON t.tenant_id = g.tenant_id
+  LEFT JOIN ccroute.agent a ON a.tenant_id = g.tenant_id AND a.agent_id = g.agent_id;
+
+CREATE VIEW ccroute.report_agent_presence WITH (security_invoker = true) AS
+SELECT g.grain, g.period_start, ccroute.report_period_end(g.grain, g.period_start, t.time_zone) AS period_end,
+       timezone(t.time_zone, g.period_start) AS local_start, g.tenant_id,
+       g.agent_id, a.name::text AS agent, a.extension::text AS extension, g.presence, g.reason, g.seconds
+  FROM (SELECT p.grain, p.period_start, p.tenant_id, p.agent_id, p.presence, p.reason,
+               sum(p.seconds) AS seconds
+          FROM ccroute.report_presence_periods p
+         GROUP BY p.grain, p.period_start, p.tenant_id, p.agent_id, p.presence, p.reason) g
+  JOIN ccroute.tenant t ON t.tenant_id = g.tenant_id
+  LEFT JOIN ccroute.agent a ON a.tenant_id = g.tenant_id AND a.agent_id = g.agent_id;
+
+------------------------------------------------------------------------------------------------
+-- Ownership and privileges: the views and what they read for the tenant's readers; the
+-- roll-up for the owner's maintenance and the platform DBA.
+
+DO $owners$
+DECLARE
+    v text;
+BEGIN
+    FOREACH v IN ARRAY ARRAY['report_did_15min_rows', 'report_skill_15min_rows', 'report_agent_15min_rows',
+                             'report_presence_15min_rows', 'report_did_day_rows', 'report_skill_day_rows',
+                             'report_agent_day_rows', 'report_presence_day_rows', 'report_did_periods', 'report_skill_periods',
+                             'report_agent_periods', 'report_presence_periods', 'report_by_did',
+                             'report_by_skill', 'report_by_agent', 'report_agent_presence'] LOOP
+        EXECUTE pg_catalog.format('ALTER VIEW ccroute.%I OWNER TO ccroute_owner', v);
+        EXECUTE pg_catalog.format('REVOKE ALL ON ccroute.%I FROM PUBLIC', v);
+        EXECUTE pg_catalog.format('GRANT SELECT ON ccroute.%I TO ccroute_analyst, ccroute_tenant_admin, ccroute_supervisor', v);
+    END LOOP;
+END
+$owners$;
+REVOKE ALL ON ccroute.report_rollup_state, ccroute.report_did_15min, ccroute.report_skill_15min,
+    ccroute.report_agent_15min, ccroute.report_presence_15min, ccroute.report_did_day,
+    ccroute.report_skill_day, ccroute.report_agent_day, ccroute.report_presence_day FROM PUBLIC;
+GRANT SELECT ON ccroute.report_rollup_state, ccroute.report_did_15min, ccroute.report_skill_15min,
+    ccroute.report_agent_15min, ccroute.report_presence_15min, ccroute.report_did_day,
+    ccroute.report_skill_day, ccroute.report_agent_day, ccroute.report_presence_day
+    TO ccroute_analyst, ccroute_tenant_admin, ccroute_supervisor;
+
+ALTER FUNCTION ccroute.report_calls(bigint, timestamptz, timestamptz) OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.report_presence(bigint, timestamptz, timestamptz) OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.report_busy(bigint, timestamptz, timestamptz, timestamptz) OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.report_period_end(text, timestamptz, text) OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.refresh_report_rollups(timestamptz) OWNER TO ccroute_owner;
+REVOKE ALL ON FUNCTION ccroute.report_calls(bigint, timestamptz, timestamptz),
+    ccroute.report_presence(bigint, timestamptz, timestamptz),
+    ccroute.report_busy(bigint, timestamptz, timestamptz, timestamptz),
+    ccroute.report_period_end(text, timestamptz, text),
+    ccroute.refresh_report_rollups(timestamptz) FROM PUBLIC;
+-- Invoker's rights: what they read is the caller's own tenant's, through its policies.
+GRANT EXECUTE ON FUNCTION ccroute.report_calls(bigint, timestamptz, timestamptz),
+    ccroute.report_presence(bigint, timestamptz, timestamptz),
+    ccroute.report_busy(bigint, timestamptz, timestamptz, timestamptz),
+    ccroute.report_period_end(text, timestamptz, text)
+    TO ccroute_analyst, ccroute_tenant_admin, ccroute_supervisor;
+GRANT EXECUTE ON FUNCTION ccroute.refresh_report_rollups(timestamptz) TO ccroute_platform_dba;
+
 -- ===== Backups (issue 9) =====
 -- Every table and sequence of ccroute belongs to the extension, and pg_dump writes an
 -- extension's members as its one CREATE EXTENSION line: without this, a dump of the database

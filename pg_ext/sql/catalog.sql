@@ -101,7 +101,11 @@ SELECT c.oid::regclass AS unaudited_table
                          'rule_error',      -- written by the router: what a rule's run hit
                          'login_credential', -- written only by the sign-in functions, which audit
                          'password_history', -- each outcome without its secrets (audit_sign_in)
-                         'app_session')      -- the same
+                         'app_session',      -- the same
+                         -- report roll-ups, written by refresh_report_rollups() from history
+                         'report_rollup_state', 'report_did_15min', 'report_skill_15min',
+                         'report_agent_15min', 'report_presence_15min', 'report_did_day',
+                         'report_skill_day', 'report_agent_day', 'report_presence_day')
    AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'audit');
 
 DROP EXTENSION ccroute;

@@ -65,15 +65,34 @@ detach_at_exit(int code, Datum arg)
 	lockout_worker_detach();
 }
 
+/*
+ * Whether the ccroute extension, at a version with the lock-out, is in this database. The worker
+ * runs as the bootstrap superuser, so the functions it calls must be the extension's own (only a
+ * superuser can create it): a schema "ccroute" with look-alike functions, which the owner of a
+ * database without the extension could make, must never be run with those rights. Both functions
+ * the worker calls are asked for as members of the extension, in its schema "ccroute", which a
+ * superuser owns (CREATE EXTENSION made it; a schema someone else made beforehand is refused).
+ */
 static bool
 extension_ready(void)
 {
 	bool		isnull;
 
-	if (SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_proc p"
-					" JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"
-					" WHERE n.nspname OPERATOR(pg_catalog.=) 'ccroute'"
-					" AND p.proname OPERATOR(pg_catalog.=) 'sync_sql_login_locks')", true, 1) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT pg_catalog.count(*) OPERATOR(pg_catalog.=) 2"
+					" FROM pg_catalog.pg_extension e"
+					" JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
+					" JOIN pg_catalog.pg_depend d ON d.refobjid OPERATOR(pg_catalog.=) e.oid"
+					"  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass"
+					"  AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass"
+					"  AND d.deptype OPERATOR(pg_catalog.=) 'e'"
+					" JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) d.objid"
+					"  AND p.pronamespace OPERATOR(pg_catalog.=) e.extnamespace"
+					" JOIN pg_catalog.pg_authid o ON o.oid OPERATOR(pg_catalog.=) n.nspowner"
+					" WHERE e.extname OPERATOR(pg_catalog.=) 'ccroute'"
+					"  AND n.nspname OPERATOR(pg_catalog.=) 'ccroute' AND o.rolsuper"
+					"  AND p.proname OPERATOR(pg_catalog.=) ANY"
+					"   ('{sync_sql_login_locks,record_sql_logins}'::pg_catalog.name[])",
+					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look for the ccroute extension");
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }

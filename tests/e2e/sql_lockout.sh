@@ -185,4 +185,24 @@ check_eq "no audit row holds a password" 0 \
 	"$(q -c "SELECT count(*) FROM ccroute.audit_log
 	          WHERE coalesce(old_row::text, '') || coalesce(new_row::text, '') ~ '(Right|Wrong|Plain)-pass'")"
 
+# --- The worker runs as superuser: in a database without the extension, a schema "ccroute" with
+# look-alike functions made by the database's owner is never run.
+q -o /dev/null <<'SQL' || tap_not_ok "fixture: a database owned by mallory"
+CREATE ROLE mallory LOGIN;
+CREATE DATABASE lookalike OWNER mallory;
+SQL
+q -o /dev/null -U mallory -d lookalike <<'SQL' || tap_not_ok "fixture: mallory's look-alike schema"
+CREATE SCHEMA ccroute;
+CREATE FUNCTION ccroute.sync_sql_login_locks()
+RETURNS TABLE (role_name name, max_failed_attempts integer, failed_attempts integer, locked boolean)
+LANGUAGE sql AS $$ ALTER ROLE mallory SUPERUSER; SELECT NULL::name, 0, 0, false WHERE false $$;
+CREATE FUNCTION ccroute.record_sql_logins(name, integer, integer, integer, integer) RETURNS boolean
+LANGUAGE sql AS $$ ALTER ROLE mallory SUPERUSER; SELECT true $$;
+SQL
+echo "ccroute.lockout_database = 'lookalike'" >>"$PGHOST/data/postgresql.conf"
+restart || { tap_not_ok "postgresql restarts with the look-alike database"; exit 1; }
+until_true "SELECT ccroute.sql_login_lockout_state() = 'off'" || tap_not_ok "the worker finds no extension"
+sleep 1
+check_eq "the worker did not run mallory's functions" f "$(q -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'")"
+
 tap_exit

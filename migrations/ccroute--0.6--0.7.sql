@@ -904,6 +904,12 @@ $$;
 -- Makes the roles follow the accounts: a locked account's role gets VALID UNTIL '-infinity'
 -- (its own kept in sql_login_lock), an unlocked one its own back. Then returns what the hook
 -- needs of every person's role. Run by the worker, as superuser (ALTER ROLE).
+-- A locked role's VALID UNTIL can be changed behind the lock's back: the person, still in a
+-- session opened before the lock, sets a new password (set_sql_password gives the role the
+-- policy's expiry), or a DBA alters the role. Left so, the right password would pass SCRAM again
+-- (the server proving it knew it, before the hook refuses: a password oracle for whoever keeps
+-- guessing) and, without the library, let the person in. So a locked role found valid again is
+-- put back to '-infinity', and the validity it was given is the one kept for the unlock.
 CREATE FUNCTION ccroute.sync_sql_login_locks()
 RETURNS TABLE (role_name name, max_failed_attempts integer, failed_attempts integer, locked boolean)
 LANGUAGE plpgsql VOLATILE
@@ -921,6 +927,17 @@ BEGIN
     LOOP
         INSERT INTO ccroute.sql_login_lock (tenant_id, person_id, role_name, locked_at, valid_until_before)
             VALUES (r.tenant_id, r.person_id, r.role_name, r.locked_at, r.valid_until);
+        EXECUTE format('ALTER ROLE %I VALID UNTIL %L', r.role_name, '-infinity');
+    END LOOP;
+    FOR r IN SELECT l.tenant_id, l.person_id, l.role_name, ro.rolvaliduntil
+               FROM ccroute.sql_login_lock l
+               JOIN ccroute.login_credential c ON c.tenant_id = l.tenant_id AND c.person_id = l.person_id
+               JOIN pg_catalog.pg_roles ro ON ro.rolname = l.role_name
+              WHERE c.locked_at IS NOT NULL
+                AND ro.rolvaliduntil IS DISTINCT FROM '-infinity'::timestamptz
+    LOOP
+        UPDATE ccroute.sql_login_lock l SET valid_until_before = r.rolvaliduntil
+         WHERE l.tenant_id = r.tenant_id AND l.person_id = r.person_id;
         EXECUTE format('ALTER ROLE %I VALID UNTIL %L', r.role_name, '-infinity');
     END LOOP;
     FOR r IN SELECT l.tenant_id, l.person_id, l.role_name, l.valid_until_before

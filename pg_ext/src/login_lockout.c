@@ -426,6 +426,17 @@ ccroute_sql_login_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("sql_login_changed() runs only as a trigger")));
+	ccroute_lockout_reload_at_commit();
+	PG_RETURN_POINTER(NULL);
+}
+
+/*
+ * The worker loads the table again once this transaction commits: the trigger above, and
+ * apply_role_password (role_password.c), whose new VALID UNTIL would undo a lock's.
+ */
+void
+ccroute_lockout_reload_at_commit(void)
+{
 	if (shared != NULL && !ccroute_in_lockout_worker)
 	{
 		if (!xact_callback_registered)
@@ -435,7 +446,6 @@ ccroute_sql_login_changed(PG_FUNCTION_ARGS)
 		}
 		wake_at_commit = true;
 	}
-	PG_RETURN_POINTER(NULL);
 }
 
 /* sql_login_lockout(): the table as the hook sees it (empty when the feature is off). */

@@ -42,6 +42,7 @@ extern char *ccroute_lockout_database;
 extern bool ccroute_in_lockout_worker;
 
 extern void ccroute_install_login_lockout(void);
+extern void ccroute_lockout_reload_at_commit(void);
 
 /* For the worker (lockout_worker.c). */
 extern void lockout_worker_attach(Latch *latch);

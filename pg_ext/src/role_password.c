@@ -22,6 +22,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "login_lockout.h"
 #include "role_password.h"
 
 PG_FUNCTION_INFO_V1(ccroute_apply_role_password);
@@ -167,5 +168,7 @@ ccroute_apply_role_password(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_finish();
+	/* The role's new VALID UNTIL: if its login is locked, the worker puts the lock's back. */
+	ccroute_lockout_reload_at_commit();
 	PG_RETURN_VOID();
 }

@@ -159,6 +159,20 @@ echo "# median refusal: locked ${lk} us, wrong password ${wr} us"
 check_le "a locked refusal takes at most twice a wrong password's (${lk} us against ${wr} us)" $((2 * wr)) "$lk"
 check_le "and at least half of it" "$lk" $((wr / 2))
 
+# --- A password set while locked (the person's session opened before the lock, here SET SESSION
+# AUTHORIZATION) gives the role the policy's validity: the worker puts the lock's back, so that
+# the new right password still fails inside SCRAM (no proof of the server, no oracle), and keeps
+# that validity for the unlock.
+NEW='Right-pass-new4'
+check_eq "acme.tim, locked, sets a new SQL password in a session of their own" ok \
+	"$(q -c "SET SESSION AUTHORIZATION \"acme.tim\"; SELECT ccroute.set_sql_password('$NEW')")"
+until_true "SELECT rolvaliduntil = '-infinity' FROM pg_roles WHERE rolname = 'acme.tim'" ||
+	tap_not_ok "the worker puts the lock's VALID UNTIL back on acme.tim"
+check_eq "acme.tim's role is still expired, its validity kept for the unlock" "-infinity|infinity" \
+	"$(q -c "SELECT r.rolvaliduntil, l.valid_until_before FROM pg_roles r
+	          JOIN ccroute.sql_login_lock l ON l.role_name = r.rolname WHERE r.rolname = 'acme.tim'")"
+check_eq "acme.tim: the new password is refused as locked" "$(locked acme.tim)" "$(login acme.tim "$NEW")"
+
 # --- One account, one lock: failures at the gateway lock the SQL login too, and a tenant admin's
 # unlock through the gateway (unlock_account, by token) lifts it for both.
 q -o /dev/null -U dba <<'SQL' || tap_not_ok "fixture: gateway passwords and the admin's device"
@@ -178,8 +192,8 @@ check_eq "the tenant admin unlocks acme.rob and acme.tim with their gateway toke
 	                     FROM ccroute.authenticate('acme', 'boss', 'Right-pass-gw1', 'aa:bb:cc:dd:ee:01') a" 2>&1)"
 until_true "SELECT bool_and(NOT locked) FROM ccroute.sql_login_lockout() WHERE role_name IN ('acme.rob', 'acme.tim')" ||
 	tap_not_ok "the worker lifts both locks"
-check_eq "after unlock_account both right passwords log in" "ok ok" \
-	"$(login acme.rob "$RIGHT") $(login acme.tim "$RIGHT")"
+check_eq "after unlock_account both right passwords log in (acme.tim's the one set while locked)" "ok ok" \
+	"$(login acme.rob "$RIGHT") $(login acme.tim "$NEW")"
 
 check_eq "no audit row holds a password" 0 \
 	"$(q -c "SELECT count(*) FROM ccroute.audit_log

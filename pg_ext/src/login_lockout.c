@@ -366,15 +366,30 @@ lockout_publish(const LockoutRole *loaded, int count)
 	int			previous_overflow;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	/* Roles no longer loaded go first, so that their places can be taken by new ones. */
 	hash_seq_init(&scan, roles);
 	while ((entry = hash_seq_search(&scan)) != NULL)
 		entry->seen = false;
+	for (int i = 0; i < count; i++)
+		if ((entry = hash_search(roles, loaded[i].role, HASH_FIND, NULL)) != NULL)
+			entry->seen = true;
+	hash_seq_init(&scan, roles);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+		if (!entry->seen)
+			hash_search(roles, entry->role, HASH_REMOVE, NULL);
 	for (int i = 0; i < count; i++)
 	{
 		bool		found;
 		const LockoutOutcomes *u;
 
-		entry = hash_search(roles, loaded[i].role, HASH_ENTER_NULL, &found);
+		/*
+		 * At most max_roles entries: a shared hash table takes further entries from the server's
+		 * spare shared memory, which the lock tables and other modules need ("out of shared
+		 * memory" for everyone once it is gone), so HASH_ENTER_NULL alone is no limit.
+		 */
+		entry = hash_search(roles, loaded[i].role, HASH_FIND, &found);
+		if (!found && hash_get_num_entries(roles) < max_roles)
+			entry = hash_search(roles, loaded[i].role, HASH_ENTER_NULL, &found);
 		if (entry == NULL)
 		{
 			overflow++;
@@ -388,12 +403,7 @@ lockout_publish(const LockoutRole *loaded, int count)
 		/* Only failures not written yet can lock beyond what the database says. */
 		entry->locked = loaded[i].locked ||
 			(u->failures_since_success > 0 && entry->limit > 0 && entry->failures >= entry->limit);
-		entry->seen = true;
 	}
-	hash_seq_init(&scan, roles);
-	while ((entry = hash_seq_search(&scan)) != NULL)
-		if (!entry->seen)
-			hash_search(roles, entry->role, HASH_REMOVE, NULL);
 	previous_overflow = shared->overflow;
 	shared->overflow = overflow;
 	LWLockRelease(shared->lock);

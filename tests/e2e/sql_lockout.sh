@@ -219,4 +219,16 @@ until_true "SELECT ccroute.sql_login_lockout_state() = 'off'" || tap_not_ok "the
 sleep 1
 check_eq "the worker did not run mallory's functions" f "$(q -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'")"
 
+# --- At most ccroute.lockout_max_roles roles in shared memory (106 people, room for 100): the
+# rest are named in a WARNING, and the table takes no spare shared memory beyond its own.
+q -o /dev/null -U dba -c "SELECT ccroute.create_tenant('many');
+	SELECT ccroute.create_person('many', 'analyst', 'p' || i, 'P ' || i) FROM generate_series(1, 100) i" ||
+	tap_not_ok "fixture: 100 more people"
+printf "ccroute.lockout_database = 'ccroute'\nccroute.lockout_max_roles = 100\n" >>"$PGHOST/data/postgresql.conf"
+restart || { tap_not_ok "postgresql restarts with room for 100 roles"; exit 1; }
+until_true "SELECT ccroute.sql_login_lockout_state() = 'ready'" || tap_not_ok "the worker loads the table"
+check_eq "the table holds 100 roles" 100 "$(q -c "SELECT count(*) FROM ccroute.sql_login_lockout()")"
+grep -q "6 people's roles are not protected by the SQL-login lock-out" "$PGHOST/server.log"
+check_eq "the 6 left out are in a WARNING" 0 $?
+
 tap_exit

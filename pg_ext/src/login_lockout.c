@@ -194,6 +194,12 @@ lockout_check(Port *port, int status)
 		prev_client_auth_hook(port, status);
 	if (status == STATUS_EOF || port->user_name == NULL)
 		return;
+	/*
+	 * A connection pg_hba.conf turns away gets PostgreSQL's own refusal: "locked" would tell a
+	 * host that may not even try which roles are people and which of them are locked.
+	 */
+	if (port->hba->auth_method == uaReject || port->hba->auth_method == uaImplicitReject)
+		return;
 	wait_for_first_load();
 	role_key(key, port->user_name);
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);

@@ -40,6 +40,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/timestamp.h"
 
 #include "login_lockout.h"
 
@@ -48,8 +49,11 @@ PG_FUNCTION_INFO_V1(ccroute_sql_login_lockout);
 PG_FUNCTION_INFO_V1(ccroute_sql_login_lockout_state);
 
 /*
- * At server start the table is empty until the worker's first load (milliseconds): a login then
- * waits for it this long at most, so that a lock kept in the database holds from the first login.
+ * At server start the table is empty until the worker's first load (milliseconds): logins then
+ * wait for it, so that a lock kept in the database holds from the first login; all together this
+ * long at most after the first of them began to wait. Not per login: a worker that never comes
+ * (too many background workers to register it) or whose first load hangs on a lock would
+ * otherwise slow every login of every role by this much, for as long as the server runs.
  */
 #define FIRST_LOAD_WAIT_MS 2000
 
@@ -69,6 +73,7 @@ typedef struct LockoutShared
 	pg_atomic_uint32 state;		/* LockoutState */
 	Latch	   *worker_latch;	/* NULL while no worker runs */
 	bool		reload_wanted;	/* people, a policy or a lock changed in the database */
+	TimestampTz first_load_deadline;	/* 0 until a login waits for the first load */
 	int			overflow;		/* people's roles that did not fit at the last load */
 } LockoutShared;
 
@@ -119,6 +124,7 @@ lockout_shmem_startup(void)
 		pg_atomic_init_u32(&shared->state, LOCKOUT_STARTING);
 		shared->worker_latch = NULL;
 		shared->reload_wanted = false;
+		shared->first_load_deadline = 0;
 		shared->overflow = 0;
 	}
 	info.keysize = NAMEDATALEN;
@@ -163,13 +169,20 @@ is_password_method(UserAuth method)
 static void
 wait_for_first_load(void)
 {
+	TimestampTz deadline;
+
 	/* A standby runs no worker (it cannot write): there, locks hold through VALID UNTIL. */
-	if (RecoveryInProgress())
+	if (pg_atomic_read_u32(&shared->state) != LOCKOUT_STARTING || RecoveryInProgress())
 		return;
-	for (int waited = 0; waited < FIRST_LOAD_WAIT_MS; waited += 10)
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (shared->first_load_deadline == 0)
+		shared->first_load_deadline =
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), FIRST_LOAD_WAIT_MS);
+	deadline = shared->first_load_deadline;
+	LWLockRelease(shared->lock);
+	while (pg_atomic_read_u32(&shared->state) == LOCKOUT_STARTING &&
+		   GetCurrentTimestamp() < deadline)
 	{
-		if (pg_atomic_read_u32(&shared->state) != LOCKOUT_STARTING)
-			return;
 		pg_usleep(10000L);
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -10,7 +10,7 @@
 # tenant admin's unlock_account lifts it. After review: a host pg_hba.conf rejects is not told
 # of the lock; a password set during the lock does not lift it; a look-alike "ccroute" schema in
 # a database without the extension is never run by the worker; the table holds at most
-# ccroute.lockout_max_roles roles.
+# ccroute.lockout_max_roles roles; logins wait for a missing worker only at the start.
 source "$(dirname "$0")/../lib/e2e.sh"
 
 # TCP on 127.0.0.1 asks for a SCRAM password (the first matching line wins); the socket stays
@@ -238,5 +238,14 @@ until_true "SELECT ccroute.sql_login_lockout_state() = 'ready'" || tap_not_ok "t
 check_eq "the table holds 100 roles" 100 "$(q -c "SELECT count(*) FROM ccroute.sql_login_lockout()")"
 grep -q "6 people's roles are not protected by the SQL-login lock-out" "$PGHOST/server.log"
 check_eq "the 6 left out are in a WARNING" 0 $?
+
+# --- A worker that never comes (no background worker slot to register it in) holds logins up
+# only for 2 s after the first of them, not 2 s each for as long as the server runs.
+echo "max_worker_processes = 0" >>"$PGHOST/data/postgresql.conf"
+restart || { tap_not_ok "postgresql restarts without room for the worker"; exit 1; }
+check_eq "without its worker the lock-out stays starting" starting "$(q -c "SELECT ccroute.sql_login_lockout_state()")"
+sleep 2
+t=$(ms free.fay "$RIGHT")
+check_le "a login 2 s later does not wait for the worker (${t} us)" 1000000 "$t"
 
 tap_exit

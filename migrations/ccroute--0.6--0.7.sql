@@ -1481,10 +1481,10 @@ BEGIN
                  GROUP BY p.start_day, p.start_month, p.agent_id, p.presence, p.reason
                 RETURNING 1
             )
-            SELECT (SELECT count(*) FROM did_15min) + (SELECT count(*) FROM did_day),
-                   (SELECT count(*) FROM skill_15min) + (SELECT count(*) FROM skill_day),
-                   (SELECT count(*) FROM agent_15min) + (SELECT count(*) FROM agent_day),
-                   (SELECT count(*) FROM presence_15min) + (SELECT count(*) FROM presence_day)
+            SELECT (SELECT count(*) FROM did_15min) + (SELECT count(*) FROM did_day)
+                   + (SELECT count(*) FROM skill_15min) + (SELECT count(*) FROM skill_day)
+                   + (SELECT count(*) FROM agent_15min) + (SELECT count(*) FROM agent_day)
+                   + (SELECT count(*) FROM presence_15min) + (SELECT count(*) FROM presence_day)
               INTO total;
         END IF;
 

@@ -1919,6 +1919,8 @@ GRANT EXECUTE ON FUNCTION ccroute.report_calls(bigint, timestamptz, timestamptz)
 GRANT EXECUTE ON FUNCTION ccroute.refresh_report_rollups(timestamptz) TO ccroute_platform_dba;
 
 -- ===== Backups (issue 9) =====
+-- Keep this section the last of the script, and add new sections above it: it marks every table
+-- and sequence created before it.
 -- Every table and sequence of ccroute belongs to the extension, and pg_dump writes an
 -- extension's members as its one CREATE EXTENSION line: without this, a dump of the database
 -- would hold no tenant, person, call or audit row at all. Marked as configuration, all their rows

@@ -390,6 +390,8 @@ CREATE POLICY maintenance ON ccroute.agent_state_history_default
 CREATE FUNCTION ccroute.ensure_month_partition(p_parent regclass, p_month date) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- Months are UTC months, and a date column's bounds and ages are read in UTC too.
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     first_day date := date_trunc('month', p_month)::date;
@@ -583,8 +585,14 @@ CREATE FUNCTION ccroute.maintain(p_now timestamptz DEFAULT now())
 RETURNS TABLE (step text, tenant text, object text, rows bigint)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Months are UTC months, and a date column's bounds and ages are read in UTC too.
+SET TimeZone = 'UTC'
 SET ccroute.tenant_context = ''
 SET ccroute.maintenance = on
+-- Making and dropping a partition locks its parent (dropping: against every insert). Behind a
+-- long report holding the table, such a lock would hold up the router's inserts behind it:
+-- maintenance gives up waiting after 50 ms instead, and the next run tries again.
+SET lock_timeout = '50ms'
 AS $$
 DECLARE
     t record;
@@ -595,15 +603,33 @@ DECLARE
     problem text;
     this_month date := date_trunc('month', p_now AT TIME ZONE 'UTC')::date;
 BEGIN
-    -- Cancelled tenants first: nothing of theirs needs keeping in shape.
+    -- Cancelled tenants first: nothing of theirs needs keeping in shape. A purge that fails
+    -- (a role that cannot be dropped, say) is undone whole, files included, and reported; the
+    -- rest of the maintenance goes on.
     FOR t IN SELECT x.tenant_id, x.name FROM ccroute.tenant x
               WHERE x.status = 'cancelled' AND x.cancelled_at <= p_now - interval '30 days'
               ORDER BY x.tenant_id LOOP
-        n := ccroute.purge_tenant(t.tenant_id);
+        BEGIN
+            n := ccroute.purge_tenant(t.tenant_id);
+            PERFORM set_config('ccroute.tenant_context', '', true);
+            PERFORM ccroute.audit_write(t.tenant_id, 'CALL', 'purge_tenant', NULL,
+                                        jsonb_build_object('tenant_id', t.tenant_id, 'rows', n));
+            step := 'purged tenant'; tenant := t.name; object := NULL; rows := n;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
+            RAISE WARNING 'tenant "%" could not be purged: %', t.name, problem;
+            step := 'purge failed'; tenant := t.name; object := problem; rows := 0;
+        END;
         PERFORM set_config('ccroute.tenant_context', '', true);
-        PERFORM ccroute.audit_write(t.tenant_id, 'CALL', 'purge_tenant', NULL,
-                                    jsonb_build_object('tenant_id', t.tenant_id, 'rows', n));
-        step := 'purged tenant'; tenant := t.name; object := NULL; rows := n;
+        RETURN NEXT;
+    END LOOP;
+
+    -- The reports' roll-ups take in the calls that came of age, before the months are made (a
+    -- roll-up of a month with no partition yet waits in the default, and moves in below) and
+    -- before retention (which deletes roll-up rows past it like any history).
+    FOR g IN SELECT * FROM ccroute.refresh_report_rollups(p_now) r WHERE r.rows > 0 OR r.rebuilt LOOP
+        step := CASE WHEN g.rebuilt THEN 'rebuilt report roll-ups' ELSE 'rolled up reports' END;
+        tenant := g.tenant; object := format('%s to %s', g.rolled_from, g.rolled_until); rows := g.rows;
         RETURN NEXT;
     END LOOP;
 
@@ -615,21 +641,35 @@ BEGIN
                  UNION
                  SELECT ccroute.default_months(h.parent, h.time_column, p_now - interval '12 months')
                  ORDER BY 1 LOOP
-            n := ccroute.ensure_month_partition(h.parent, p.month);
-            IF n IS NOT NULL THEN
-                step := 'created partition'; tenant := NULL;
-                object := format('%s, %s', h.parent, to_char(p.month, 'YYYY-MM')); rows := n;
+            BEGIN
+                n := ccroute.ensure_month_partition(h.parent, p.month);
+                IF n IS NOT NULL THEN
+                    step := 'created partition'; tenant := NULL;
+                    object := format('%s, %s', h.parent, to_char(p.month, 'YYYY-MM')); rows := n;
+                    RETURN NEXT;
+                END IF;
+            EXCEPTION WHEN lock_not_available THEN
+                step := 'postponed partition'; tenant := NULL;
+                object := format('%s, %s: the table is in use', h.parent, to_char(p.month, 'YYYY-MM'));
+                rows := 0;
                 RETURN NEXT;
-            END IF;
+            END;
         END LOOP;
 
         -- A month wholly older than the longest retention goes at once.
         FOR p IN SELECT * FROM ccroute.month_partitions(h.parent) m
                   WHERE (m.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
                         <= p_now - interval '12 months' LOOP
-            EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO n;
-            EXECUTE format('DROP TABLE %s', p.partition);
-            step := 'dropped partition'; tenant := NULL; object := p.partition::text; rows := n;
+            BEGIN
+                object := p.partition::text;          -- its name, while it has one
+                EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO n;
+                EXECUTE format('DROP TABLE %s', p.partition);
+                step := 'dropped partition'; tenant := NULL; rows := n;
+            EXCEPTION WHEN lock_not_available THEN
+                -- Its rows are past every tenant's limit: the deletes below remove them today.
+                step := 'postponed drop'; tenant := NULL;
+                object := p.partition::text || ': the table is in use'; rows := 0;
+            END;
             RETURN NEXT;
         END LOOP;
 
@@ -704,6 +744,7 @@ BEGIN
         step := 'deleted audit rows'; tenant := NULL; object := 'ccroute.audit_log'; rows := n;
         RETURN NEXT;
     END IF;
+
 END
 $$;
 
@@ -731,6 +772,8 @@ CREATE FUNCTION ccroute.maintenance_pending(p_now timestamptz DEFAULT now())
 RETURNS TABLE (step text, tenant text, object text, rows bigint, due timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Months are UTC months, and a date column's bounds and ages are read in UTC too.
+SET TimeZone = 'UTC'
 SET ccroute.tenant_context = ''
 SET ccroute.maintenance = on
 AS $$
@@ -1201,6 +1244,20 @@ SELECT ccroute.protect_table(t::regclass, tenant_policy, false)
                ('ccroute.report_agent_day', true), ('ccroute.report_agent_day_default', false),
                ('ccroute.report_presence_day', true), ('ccroute.report_presence_day_default', false))
        AS v (t, tenant_policy);
+-- Like history's, the default partitions let the maintenance in: it moves a month's rows out
+-- of them into the month's partition when it makes one.
+DO $maintenance$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['report_did_15min', 'report_skill_15min', 'report_agent_15min',
+                             'report_presence_15min', 'report_did_day', 'report_skill_day',
+                             'report_agent_day', 'report_presence_day'] LOOP
+        EXECUTE pg_catalog.format('CREATE POLICY maintenance ON ccroute.%I USING (ccroute.maintenance_mode())
+                                      WITH CHECK (ccroute.maintenance_mode())', t || '_default');
+    END LOOP;
+END
+$maintenance$;
 
 ------------------------------------------------------------------------------------------------
 -- The two sources, for one tenant and a span of time. Both the roll-up and the views' live

@@ -75,4 +75,14 @@ echo "end, so Alice and Bob are free again at once while Carol is in 30 s of wra
 echo "The call to +81300000000 was refused by the database with 404 Number Not In Service."
 echo "With the tenant's rule active, the VIP's call went to Alice although Bob had waited longer;"
 echo "the next caller's call went by the skill's strategy (the rule returned nothing for it)."
+
+echo
+echo "The platform's daily maintenance (months made, retention applied, reports rolled up):"
+psql -X -q -v ON_ERROR_STOP=1 -U dba \
+	-c "SELECT step, count(*) AS times, sum(rows) AS rows FROM ccroute.maintain(now()) GROUP BY step ORDER BY step"
+echo "The tenant's analyst runs the volume report for today, by hour (reports/ccroute-report):"
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba \
+	-c "SELECT ccroute.create_person('demo', 'analyst', 'ana', 'Demo Analyst')"
+today=$(psql -X -A -t -q -c "SELECT (now() AT TIME ZONE 'Asia/Tokyo')::date")
+PGUSER=demo.ana reports/ccroute-report --tenant demo --report volume --from "$today" --to "$today" --grain 60min
 echo "Demo done; stopping what it started."

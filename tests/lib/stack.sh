@@ -130,18 +130,21 @@ stack_pg_restart() {
 }
 
 # stack_kamailio_start [extra -A defines...]: Kamailio with the freshly built module, the
-# shipped configuration, and the database started above.
+# shipped configuration, and the database started above. A second proxy (tests/lib/ha.sh) sets
+# STACK_KAM_NAME (its folder under $STACK_DIR, default "kamailio"), STACK_KAM_PORT (a port chosen
+# beforehand, which its peer must know) and STACK_DB_URL (default: the one cluster above).
 stack_kamailio_start() {
-	KAM_PORT=$(stack_free_port)
+	local name=${STACK_KAM_NAME:-kamailio}
+	KAM_PORT=${STACK_KAM_PORT:-$(stack_free_port)}
 	export KAM_PORT
-	mkdir -p "$STACK_DIR/kamailio"
+	mkdir -p "$STACK_DIR/$name"
 	kamailio -f "$STACK_ROOT/kamailio_mod/kamailio.cfg" -DD -E -m 128 \
-		-Y "$STACK_DIR/kamailio" -P "$STACK_DIR/kamailio/kamailio.pid" \
+		-Y "$STACK_DIR/$name" -P "$STACK_DIR/$name/kamailio.pid" \
 		-A "LISTEN=udp:127.0.0.1:$KAM_PORT" \
 		-A "CCROUTE_MODULE=\"$STACK_ROOT/kamailio_mod/ccroute.so\"" \
-		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"" \
-		-A "CTL_SOCKET=\"unix:$STACK_DIR/kamailio/ctl.sock\"" \
-		"$@" >>"$STACK_DIR/kamailio/kamailio.log" 2>&1 &
+		-A "DB_URL=\"${STACK_DB_URL:-host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio}\"" \
+		-A "CTL_SOCKET=\"unix:$STACK_DIR/$name/ctl.sock\"" \
+		"$@" >>"$STACK_DIR/$name/kamailio.log" 2>&1 &
 	STACK_KAM_PID=$!
 	stack_track "$STACK_KAM_PID"
 	# Ready when its SIP socket is bound.
@@ -151,12 +154,12 @@ stack_kamailio_start() {
 		sleep 0.1
 	done
 	echo "kamailio did not start:" >&2
-	tail -n 30 "$STACK_DIR/kamailio/kamailio.log" >&2
+	tail -n 30 "$STACK_DIR/$name/kamailio.log" >&2
 	return 1
 }
 
-# stack_kamcmd COMMAND [ARGS...]: an RPC command to the running Kamailio.
-stack_kamcmd() { kamcmd -s "unix:$STACK_DIR/kamailio/ctl.sock" "$@"; }
+# stack_kamcmd COMMAND [ARGS...]: an RPC command to the running Kamailio (STACK_KAM_NAME's).
+stack_kamcmd() { kamcmd -s "unix:$STACK_DIR/${STACK_KAM_NAME:-kamailio}/ctl.sock" "$@"; }
 
 stack_kamailio_stop() {
 	[ -n "${STACK_KAM_PID:-}" ] || return 0
@@ -217,6 +220,15 @@ stack_stop() {
 		kill -9 "$pid" 2>/dev/null
 	done
 	rm -f "${STACK_DIR:-/nonexistent}/pids"
+	# The clusters of tests/lib/ha.sh (a primary and its standby), one data folder a line; thawed
+	# first, since a frozen server ignores pg_ctl.
+	local data
+	for data in $(cat "${STACK_DIR:-/nonexistent}/clusters" 2>/dev/null); do
+		[ -f "$data/postmaster.pid" ] || continue
+		pid=$(head -n 1 "$data/postmaster.pid")
+		kill -CONT "$pid" $(pgrep -P "$pid") 2>/dev/null
+		stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
+	done
 	stack_pg_stop || true
 	if [ -n "${STACK_DIR:-}" ] && [ -z "${CCROUTE_KEEP:-}" ]; then rm -rf "$STACK_DIR"; fi
 	return 0

@@ -100,6 +100,30 @@ beta=$(su_sql "SELECT tenant_id FROM ccroute.tenant WHERE name = 'beta'")
 # What a failing rule leaves for its tenant's admin (written by the router as the owner).
 su_sql "INSERT INTO ccroute.rule_error (tenant_id, version, stop, message, call_id)
 	VALUES ($acme, 1, 'error', 'acme rule failed', 'acme-call-1'), ($beta, 1, 'error', 'beta rule failed', 'beta-call-1')" >/dev/null
+# A locked SQL login in each tenant, as the lock-out's worker records one (not running here).
+su_sql "INSERT INTO ccroute.sql_login_lock (tenant_id, person_id, role_name, locked_at)
+	SELECT p.tenant_id, p.person_id, p.role_name, now() FROM ccroute.person p WHERE p.login = 'ana'" >/dev/null
+# A recording of each tenant's first call, filed by the recorder (the proxy's role).
+for t in $acme $beta; do
+	seq=$(su_sql "SELECT min(call_seq) FROM ccroute.live_call WHERE tenant_id = $t")
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U kamailio \
+		-c "SELECT ccroute.add_recording($t, $seq, '$t/first-call.wav', 48000, 3.0)" ||
+		tap_not_ok "fixture: tenant $t files a recording"
+done
+# Two days old history (an answered call, an agent's presence) and the reports' roll-ups of it.
+su_sql "INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, action, target,
+		skill_id, agent_id, outcome, arrived_at, offered_at, answered_at, ended_at, wait_seconds, talk_seconds)
+	SELECT a.tenant_id, nextval('ccroute.live_call_call_seq_seq'), 'old-' || a.agent_id, '+819011112222',
+	       d.did, 'agent', 'sip:x@192.0.2.1', d.skill_id, a.agent_id, 'answered',
+	       now() - interval '2 days', now() - interval '2 days', now() - interval '2 days' + interval '5 seconds',
+	       now() - interval '2 days' + interval '65 seconds', 5, 60
+	  FROM ccroute.agent a JOIN LATERAL (SELECT * FROM ccroute.did x WHERE x.tenant_id = a.tenant_id
+	                                      AND x.skill_id IS NOT NULL LIMIT 1) d ON true;
+	INSERT INTO ccroute.agent_state_history (tenant_id, agent_id, changed_at, presence, reason)
+	SELECT a.tenant_id, a.agent_id, now() - interval '2 days' - o.ago, o.presence, o.reason
+	  FROM ccroute.agent a, (VALUES (interval '1 hour', 'ready', NULL), (interval '0', 'not_ready', 'lunch')) o(ago, presence, reason);
+	SELECT count(*) FROM ccroute.refresh_report_rollups(now())" >/dev/null ||
+	tap_not_ok "fixture: history and its roll-ups"
 
 # --- Every table and view with tenant rows, as every kind of person and service of beta.
 relations=$(su_sql "SELECT c.relname FROM pg_class c

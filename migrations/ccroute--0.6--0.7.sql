@@ -1043,6 +1043,158 @@ REVOKE ALL ON ccroute.sql_login_lock FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ccroute.sql_login_lockout(), ccroute.sql_login_lockout_state()
     TO ccroute_platform_dba;
 
+-- ===== SQL-password history (issue 7) =====
+-- The tenant's password history applies to people's SQL roles too. Their SQL password and
+-- their applications' password are two credentials with a history each: a SQL password may not
+-- be one of the role's last N SQL passwords (N the policy's history), whichever way it is set
+-- (set_sql_password, or a clear-text ALTER ROLE that the password-check hook sees).
+
+ALTER TABLE ccroute.password_history
+    ADD COLUMN kind text NOT NULL DEFAULT 'app'
+        CONSTRAINT "password kind: app or sql" CHECK (kind IN ('app', 'sql'));
+
+CREATE OR REPLACE FUNCTION ccroute.new_password_problem(p_tenant bigint, p_person ccroute.person, p_password text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problem text;
+BEGIN
+    problem := ccroute.password_problem(p_tenant, p_person.login, p_password,
+                                        CASE WHEN p_person.kind = 'agent' THEN 'agent' ELSE 'admin' END);
+    RETURN coalesce(problem, ccroute.password_history_problem(p_tenant, p_person.person_id, 'app', p_password));
+END
+$$;
+
+-- Whether the password is one of the person's last N of that kind (N the policy's history).
+CREATE FUNCTION ccroute.password_history_problem(p_tenant bigint, p_person bigint, p_kind text, p_password text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keep integer;
+BEGIN
+    SELECT pp.history INTO keep FROM ccroute.password_policy pp WHERE pp.tenant_id = p_tenant;
+    IF keep > 0 AND EXISTS (
+        SELECT FROM (SELECT h.password_hash FROM ccroute.password_history h
+                      WHERE h.tenant_id = p_tenant AND h.person_id = p_person AND h.kind = p_kind
+                      ORDER BY h.history_id DESC LIMIT keep) AS recent
+         WHERE ccroute.password_verify(recent.password_hash, p_password)) THEN
+        RETURN pg_catalog.format('is one of the last %s passwords', keep);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Keeps the hash of a password of that kind, the history trimmed to what the policy keeps.
+CREATE FUNCTION ccroute.remember_password(p_tenant bigint, p_person bigint, p_kind text, p_hash text,
+                                          p_at timestamptz) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keep integer;
+BEGIN
+    SELECT pp.history INTO keep FROM ccroute.password_policy pp WHERE pp.tenant_id = p_tenant;
+    INSERT INTO ccroute.password_history (tenant_id, person_id, set_at, password_hash, kind)
+        VALUES (p_tenant, p_person, p_at, p_hash, p_kind);
+    DELETE FROM ccroute.password_history x
+     WHERE x.tenant_id = p_tenant AND x.person_id = p_person AND x.kind = p_kind
+       AND x.history_id NOT IN (SELECT k.history_id FROM ccroute.password_history k
+                                 WHERE k.tenant_id = p_tenant AND k.person_id = p_person AND k.kind = p_kind
+                                 ORDER BY k.history_id DESC LIMIT greatest(keep, 1));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION ccroute.store_password(p_tenant bigint, p_person ccroute.person, p_password text,
+                                                  p_must_change boolean, p_keep_session bytea) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    now_ timestamptz := ccroute.auth_now();
+    h text := ccroute.password_hash(p_password);
+BEGIN
+    UPDATE ccroute.login_credential c
+       SET password_hash = h, password_set_at = now_, must_change = p_must_change
+     WHERE c.tenant_id = p_tenant AND c.person_id = p_person.person_id;
+    PERFORM ccroute.remember_password(p_tenant, p_person.person_id, 'app', h, now_);
+    DELETE FROM ccroute.app_session s
+     WHERE s.tenant_id = p_tenant AND s.person_id = p_person.person_id
+       AND s.token_hash IS DISTINCT FROM p_keep_session;
+END
+$$;
+
+-- The hook's question, for a clear-text CREATE or ALTER ROLE. A password that passes is about
+-- to be set (the ALTER ROLE that asked commits or rolls back with this): it joins the role's SQL
+-- history here. (set_sql_password keeps its own: the hook does not ask about it.)
+CREATE OR REPLACE FUNCTION ccroute.sql_password_problem(p_role name, p_password text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    m ccroute.role_map;
+    who text;
+    problem text;
+BEGIN
+    SELECT * INTO m FROM ccroute.role_map r WHERE r.role_name = p_role;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('ccroute.tenant_context', m.tenant_id::text, true);
+    IF p_password IS NULL THEN
+        RETURN 'a person''s password must reach the server in clear to be checked against the tenant''s policy';
+    END IF;
+    SELECT p.login INTO who FROM ccroute.person p WHERE p.tenant_id = m.tenant_id AND p.person_id = m.person_id;
+    problem := coalesce(ccroute.password_problem(m.tenant_id, who, p_password, 'admin'),
+                        ccroute.password_history_problem(m.tenant_id, m.person_id, 'sql', p_password));
+    IF problem IS NULL THEN
+        PERFORM ccroute.remember_password(m.tenant_id, m.person_id, 'sql', ccroute.password_hash(p_password),
+                                          ccroute.auth_now());
+    END IF;
+    RETURN problem;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION ccroute.set_sql_password(p_password text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+AS $$
+DECLARE
+    id bigint := ccroute.enter_own_tenant();
+    per ccroute.person;
+    pol ccroute.password_policy;
+    problem text;
+BEGIN
+    SELECT p.* INTO per FROM ccroute.person p JOIN ccroute.role_map m USING (tenant_id, person_id)
+     WHERE m.role_name = session_user;
+    SELECT * INTO pol FROM ccroute.password_policy pp WHERE pp.tenant_id = id;
+    -- The hook does not see this password (it arrives as the SCRAM secret made from it): the
+    -- history is checked and kept here.
+    problem := coalesce(ccroute.password_problem(id, per.login, p_password, 'admin'),
+                        ccroute.password_history_problem(id, per.person_id, 'sql', p_password));
+    PERFORM ccroute.audit_sign_in(id, 'set_sql_password', per, CASE WHEN problem IS NULL THEN 'ok' ELSE 'refused' END,
+        jsonb_build_object('problem', problem));
+    IF problem IS NOT NULL THEN
+        RETURN 'refused: ' || problem;
+    END IF;
+    PERFORM ccroute.alter_login_role_password(session_user, p_password,
+        ccroute.auth_now() + pol.expiry_days * interval '24 hours');
+    PERFORM ccroute.remember_password(id, per.person_id, 'sql', ccroute.password_hash(p_password),
+                                      ccroute.auth_now());
+    RETURN 'ok';
+END
+$$;
+
+REVOKE ALL ON FUNCTION ccroute.password_history_problem(bigint, bigint, text, text),
+    ccroute.remember_password(bigint, bigint, text, text, timestamptz) FROM PUBLIC;
+ALTER FUNCTION ccroute.password_history_problem(bigint, bigint, text, text) OWNER TO ccroute_owner;
+ALTER FUNCTION ccroute.remember_password(bigint, bigint, text, text, timestamptz) OWNER TO ccroute_owner;
+
 -- ===== Reports (issue 8) =====
 -- Analyst views by dialed number, skill and agent, per 15, 30 and 60 minutes, day and month of
 -- the tenant's own time zone (reports/DEFINITIONS.md defines every measure). Each view sums

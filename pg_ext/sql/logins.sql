@@ -363,6 +363,23 @@ RESET SESSION AUTHORIZATION;
 SELECT object, new_row->>'outcome' AS outcome, new_row->>'problem' AS problem
   FROM ccroute.audit_log WHERE object = 'set_sql_password' ORDER BY audit_id;
 
+-- The policy's history applies to SQL passwords as well, whichever way they are set; the SQL
+-- role's history is its own, apart from the applications' password. History 2 from here (it was
+-- 0, so only the last SQL password, sql-secret-12, is kept).
+UPDATE ccroute.password_policy SET history = 2;
+SET SESSION AUTHORIZATION "acme-li.ann";
+SELECT ccroute.set_sql_password('sql-secret-12') AS the_current_one,
+       ccroute.set_sql_password('sql-secret-13') AS a_new_one,
+       ccroute.set_sql_password('sql-secret-14') AS another;
+SELECT ccroute.set_sql_password('sql-secret-13') AS one_of_the_last_two,
+       ccroute.set_sql_password('sql-secret-12') AS three_back;
+RESET SESSION AUTHORIZATION;
+SELECT pg_temp.try($$ ALTER ROLE "acme-li.ann" PASSWORD 'sql-secret-14' $$) AS alter_role_to_a_recent_one,
+       pg_temp.try($$ SELECT ccroute.set_password('acme-li', 'ann', 'sql-secret-14') $$) AS the_app_password_may_be_it;
+SELECT h.kind, count(*) FROM ccroute.password_history h JOIN ccroute.person p USING (tenant_id, person_id)
+ WHERE p.login = 'ann' AND p.tenant_id = (SELECT tenant_id FROM ccroute.tenant WHERE name = 'acme-li')
+ GROUP BY h.kind ORDER BY h.kind;
+
 -- In a database without the extension the policy cannot be read: people's passwords are
 -- refused there, other roles' are not.
 \c postgres

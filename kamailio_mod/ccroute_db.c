@@ -35,6 +35,13 @@
 static const char *db_conninfo;
 static int db_timeout_ms;
 
+/* The servers the connection string lists (see connect_by), parsed once before the fork. */
+#define MAX_SERVERS 8
+
+static PQconninfoOption *parsed; /* the string's options */
+static int nservers;
+static char *server_host[MAX_SERVERS], *server_addr[MAX_SERVERS], *server_port[MAX_SERVERS];
+
 static PGconn *conn;
 static long long next_retry_ms;
 static int backoff_ms = BACKOFF_MIN_MS;
@@ -42,10 +49,26 @@ static unsigned int breaker_generation;
 
 #define now_ms ccr_now_ms
 
+static int count_servers(void);
+
 void ccr_db_configure(const char *conninfo, int timeout_ms)
 {
+	PQconninfoOption *o;
+	const char *attrs = NULL;
+
 	db_conninfo = conninfo;
 	db_timeout_ms = timeout_ms;
+	/* Parsed once, before the fork. Several servers without target_session_attrs: a
+	 * connection may land on a standby, which refuses the calls (SQLSTATE 25006: the module
+	 * then reconnects) and never closes the breaker; said once at start. */
+	if(count_servers() > 1) {
+		for(o = parsed; o->keyword; o++)
+			if(o->val && strcmp(o->keyword, "target_session_attrs") == 0)
+				attrs = o->val;
+		if(attrs == NULL || (strcmp(attrs, "read-write") != 0 && strcmp(attrs, "primary") != 0))
+			LM_WARN("db_url lists %d servers without target_session_attrs=read-write\n",
+					nservers);
+	}
 }
 
 int ccr_db_timeout_ms(void)
@@ -95,26 +118,174 @@ static int wait_socket(PGconn *c, short events, long long deadline)
 	}
 }
 
-/* Starts a connection and drives it until it is made, fails, or the deadline passes; the
- * caller checks PQstatus (a failed connection is returned too, for its error message). */
-static PGconn *connect_by(long long deadline)
-{
-	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	PGconn *c = PQconnectStart(db_conninfo);
+/*
+ * The servers of a multi-host connection string ("host=db1,db2 port=5432,5433
+ * target_session_attrs=read-write"), each reached on its own. libpq tries the hosts of such a
+ * string one after the other, and with a non-blocking connect it has no time-out of its own: a
+ * first server that stopped answering (frozen, powered off, cut off) would hold every attempt
+ * until the deadline, and the promoted standby behind it would never be reached. So the module
+ * connects to all of them at once and keeps the first that is made; libpq still checks each
+ * one against target_session_attrs (a standby refuses a read-write session).
+ */
 
-	if(c == NULL)
-		return NULL;
-	while(PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-		if(wait_socket(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline) < 0)
-			break;
-		st = PQconnectPoll(c);
+/* Splits a comma-separated list in place into at most MAX_SERVERS items; how many. */
+static int split_list(char *list, char **items)
+{
+	int n = 0;
+
+	if(list == NULL)
+		return 0;
+	for(;;) {
+		char *comma = strchr(list, ',');
+
+		if(n == MAX_SERVERS)
+			return -1;
+		items[n++] = list;
+		if(comma == NULL)
+			return n;
+		*comma = '\0';
+		list = comma + 1;
 	}
-	if(st == PGRES_POLLING_OK)
-		PQsetnonblocking(c, 1);
-	return c;
 }
 
-/* Sends what libpq buffered, then collects the one result of the command sent. */
+/* How many servers the string names (1 when it is not a keyword=value list of several). */
+static int count_servers(void)
+{
+	PQconninfoOption *o;
+	int nh = 0, na = 0, np = 0;
+
+	if(parsed || nservers)
+		return nservers;
+	nservers = 1;
+	parsed = PQconninfoParse(db_conninfo, NULL);
+	if(parsed == NULL)
+		return nservers;
+	for(o = parsed; o->keyword; o++) {
+		if(o->val == NULL)
+			continue;
+		if(strcmp(o->keyword, "host") == 0)
+			nh = split_list(o->val, server_host);
+		else if(strcmp(o->keyword, "hostaddr") == 0)
+			na = split_list(o->val, server_addr);
+		else if(strcmp(o->keyword, "port") == 0)
+			np = split_list(o->val, server_port);
+	}
+	if(nh < 0 || na < 0 || np < 0) {
+		LM_WARN("db_url lists more than %d servers: they are tried one after the other\n",
+				MAX_SERVERS);
+		return nservers;
+	}
+	nservers = nh > na ? nh : na;
+	if(nservers < 2 || (nh && na && nh != na) || (np > 1 && np != nservers))
+		nservers = 1; /* one server, or lists libpq itself would refuse: left to libpq */
+	return nservers;
+}
+
+/* Starts the connection to server i of the list (all of the string's options, with that
+ * server's host, hostaddr and port). */
+static PGconn *start_server(int i)
+{
+	const char *keywords[64], *values[64];
+	PQconninfoOption *o;
+	int n = 0;
+
+	for(o = parsed; o->keyword && n < 63; o++) {
+		const char *v = o->val;
+
+		if(v == NULL)
+			continue;
+		if(strcmp(o->keyword, "host") == 0)
+			v = server_host[i];
+		else if(strcmp(o->keyword, "hostaddr") == 0)
+			v = server_addr[i];
+		else if(strcmp(o->keyword, "port") == 0 && server_port[1])
+			v = server_port[i];
+		keywords[n] = o->keyword;
+		values[n++] = v;
+	}
+	keywords[n] = values[n] = NULL;
+	return PQconnectStartParams(keywords, values, 0);
+}
+
+/* Starts a connection (to every server listed, at once) and drives it until one is made, all
+ * failed, or the deadline passes; the caller checks PQstatus (a failed connection is returned
+ * too, for its error message). */
+static PGconn *connect_by(long long deadline)
+{
+	PostgresPollingStatusType st[MAX_SERVERS];
+	PGconn *c[MAX_SERVERS], *made = NULL;
+	struct pollfd pfd[MAX_SERVERS];
+	int who[MAX_SERVERS];
+	int n = count_servers(), i, k, rc;
+	long long left;
+
+	for(i = 0; i < n; i++) {
+		c[i] = n == 1 ? PQconnectStart(db_conninfo) : start_server(i);
+		st[i] = PGRES_POLLING_WRITING;
+	}
+	for(;;) {
+		for(i = 0, k = 0; i < n && made == NULL; i++) {
+			if(c[i] == NULL || PQstatus(c[i]) == CONNECTION_BAD || st[i] == PGRES_POLLING_FAILED)
+				continue;
+			if(st[i] == PGRES_POLLING_OK) {
+				made = c[i];
+				break;
+			}
+			pfd[k].fd = PQsocket(c[i]);
+			pfd[k].events = st[i] == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+			pfd[k].revents = 0;
+			who[k++] = i;
+		}
+		left = deadline - now_ms();
+		if(made || k == 0 || left <= 0)
+			break;
+		rc = poll(pfd, k, (int)left);
+		if(rc < 0 && errno != EINTR)
+			break;
+		for(i = 0; i < k && rc > 0; i++)
+			if(pfd[i].revents)
+				st[who[i]] = PQconnectPoll(c[who[i]]);
+	}
+	if(made)
+		PQsetnonblocking(made, 1);
+	/* Keep the one made, or else the first attempt, for its error message. */
+	for(i = 0; i < n; i++)
+		if(c[i] && c[i] != made && (made || i > 0))
+			PQfinish(c[i]);
+	return made ? made : c[0];
+}
+
+/* True when the error says that this server cannot take the statement but another connection
+ * may: it takes no writes (25006, read_only_sql_transaction: a standby, or a primary demoted
+ * under the connection), it is shutting down or starting (57P01-57P03), or the connection
+ * failed (class 08). The statement did not commit. */
+static int reconnect_error(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return state
+		   && (strcmp(state, "25006") == 0 || strncmp(state, "57P0", 4) == 0
+				   || strncmp(state, "08", 2) == 0);
+}
+
+/* Waits, within the deadline, until libpq can hand over the next result without blocking. */
+static int ready_by(PGconn *c, long long deadline)
+{
+	while(PQisBusy(c)) {
+		if(wait_socket(c, POLLIN, deadline) < 0 || PQconsumeInput(c) == 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Sends what libpq buffered, then collects the one result of the command sent, and its
+ * commit. A prepared statement's rows come before its transaction commits (the extended
+ * protocol commits at Sync), and the commit may still fail (route_call's commit deadline) or
+ * wait (for a synchronous standby, which may be lost, or for a server about to crash): the
+ * result counts only once the commit is done, within the same deadline. A failed commit is
+ * returned as the error it is; one not done in time, as no answer (NULL).
+ */
 static PGresult *result_by(PGconn *c, long long deadline)
 {
 	PGresult *res, *extra;
@@ -123,15 +294,24 @@ static PGresult *result_by(PGconn *c, long long deadline)
 	while((f = PQflush(c)) == 1)
 		if(wait_socket(c, POLLIN | POLLOUT, deadline) < 0 || PQconsumeInput(c) == 0)
 			return NULL;
-	if(f < 0)
+	if(f < 0 || ready_by(c, deadline) < 0)
 		return NULL;
-	while(PQisBusy(c)) {
-		if(wait_socket(c, POLLIN, deadline) < 0 || PQconsumeInput(c) == 0)
-			return NULL;
-	}
 	res = PQgetResult(c);
-	while((extra = PQgetResult(c)) != NULL)
-		PQclear(extra);
+	for(;;) {
+		if(ready_by(c, deadline) < 0) {
+			PQclear(res);
+			return NULL;
+		}
+		extra = PQgetResult(c);
+		if(extra == NULL)
+			break;
+		if(PQresultStatus(extra) == PGRES_FATAL_ERROR) {
+			PQclear(res);
+			res = extra;
+		} else {
+			PQclear(extra);
+		}
+	}
 	return res;
 }
 
@@ -239,9 +419,12 @@ int ccr_db_probe(void)
 	PGresult *res = NULL;
 	int ok = 0;
 
-	if(c && PQstatus(c) == CONNECTION_OK && PQsendQuery(c, "SELECT 1"))
+	/* A standby answers too, but takes no call: only a primary closes the breaker (for a
+	 * db_url without target_session_attrs=read-write). */
+	if(c && PQstatus(c) == CONNECTION_OK && PQsendQuery(c, "SELECT pg_catalog.pg_is_in_recovery()"))
 		res = result_by(c, deadline);
-	ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+	ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+		 && strcmp(PQgetvalue(res, 0, 0), "f") == 0;
 	PQclear(res);
 	if(c)
 		PQfinish(c);
@@ -277,11 +460,15 @@ PGresult *ccr_db_run(const char *stmt, const char *what, int n, const char *cons
 	}
 	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != columns) {
 		LM_ERR("%s failed: %s\n", what, PQresultErrorMessage(res));
-		PQclear(res);
-		if(PQstatus(conn) != CONNECTION_OK)
+		if(PQstatus(conn) != CONNECTION_OK || reconnect_error(res)) {
+			/* A read-only server is not the primary (any more), one shutting down soon will
+			 * not be: a new connection finds the one that is. */
+			PQclear(res);
 			give_up(what);
-		else
-			*refused = 1;
+			return NULL;
+		}
+		PQclear(res);
+		*refused = 1;
 		return NULL;
 	}
 	return res;

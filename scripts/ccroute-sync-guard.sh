@@ -9,7 +9,8 @@
 #     standby has been connected for two checks in a row, or when a commit has waited for the
 #     standby longer than --wait-ms: the waiting commits then complete at once;
 #   - restores --names once a standby streams again and has answered within the last 2 s, and
-#     at least --hold-ms after the last degrade (no flapping on a standby that comes and goes).
+#     at least --hold-ms after the last degrade (no flapping on a standby that comes and goes);
+#     for --hold-ms after a restore, only a commit that waits too long degrades again.
 # Each change is one ALTER SYSTEM and pg_reload_conf(), logged on stdout with its reason.
 # While degraded, a second failure (the primary lost before the standby is back) may lose the
 # last commits: docs/operations.md, "Replication and failover", says what is then reconciled.
@@ -53,6 +54,7 @@ set_names() { # set_names VALUE REASON
 
 missing=0
 degraded_at=0
+restored_at=0
 while :; do
 	# primary?|current names|synchronous standbys|fresh streaming standbys|longest commit wait ms
 	state=$(timeout 5 psql -XAt -F'|' -c "
@@ -65,7 +67,13 @@ while :; do
 	IFS='|' read -r primary current sync fresh waited <<<"$state"
 	if [ "${primary:-}" = t ]; then
 		if [ -n "$current" ]; then
-			if [ "$sync" -eq 0 ]; then missing=$((missing + 1)); else missing=0; fi
+			# Right after a restore the walsenders take a moment to count as synchronous: no
+			# standby is called missing before --hold-ms (a commit that waits still counts).
+			if [ "$sync" -eq 0 ] && [ $(($(now_ms) - restored_at)) -ge "$hold_ms" ]; then
+				missing=$((missing + 1))
+			else
+				missing=0
+			fi
 			if [ "$missing" -ge 2 ] || [ "$waited" -ge "$wait_ms" ]; then
 				reason="no synchronous standby connected"
 				[ "$waited" -ge "$wait_ms" ] && reason="a commit waited ${waited} ms for the standby"
@@ -73,7 +81,7 @@ while :; do
 				missing=0
 			fi
 		elif [ "$fresh" -gt 0 ] && [ $(($(now_ms) - degraded_at)) -ge "$hold_ms" ]; then
-			set_names "$quoted" "synchronous replication restored (a standby streams)"
+			set_names "$quoted" "synchronous replication restored (a standby streams)" && restored_at=$(now_ms)
 		fi
 	fi
 	sleep "$(awk -v m="$interval_ms" 'BEGIN {printf "%.3f", m / 1000}')"

@@ -94,7 +94,7 @@ ha_pg_rebuild() {
 	ha_psql "$from" -qc "SELECT pg_drop_replication_slot('$node') FROM pg_replication_slots WHERE slot_name = '$node'" \
 		>/dev/null 2>&1
 	stack_as_pg "$STACK_PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$(ha_port "$from")" -U "$STACK_PG_USER" \
-		-D "$data" -X stream -C -S "$node" -R >"$STACK_DIR/$node/basebackup.log" 2>&1 ||
+		-D "$data" -X stream -c fast -C -S "$node" -R >"$STACK_DIR/$node/basebackup.log" 2>&1 ||
 		{ cat "$STACK_DIR/$node/basebackup.log" >&2; return 1; }
 	ha_conf "$node" | stack_as_pg tee -a "$data/postgresql.conf" >/dev/null
 	ha_pg_start_node "$node"
@@ -171,6 +171,7 @@ ha_kamailio_kill() {
 	local pid
 	pid=$(cat "$STACK_DIR/$1/pid")
 	kill -9 $(pgrep -P "$pid") "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null # reaped here, without the shell's "Killed" notice
 	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	# Its socket is free again once its last process is gone.
 	for _ in $(seq 1 50); do ss -Huln "sport = :$(ha_kam_port "$1")" | grep -q . || return 0; sleep 0.1; done
@@ -184,3 +185,45 @@ ha_register() {
 		-timeout 10 -timeout_error -trace_err -error_file register.errors \
 		"127.0.0.1:$(ha_kam_port "$1")" >"$STACK_DIR/register.out" 2>&1)
 }
+
+# ha_pg_fence NODE: a server that must never come back as it was (an old primary after its
+# standby was promoted): every process killed at once, frozen or not (SIGKILL needs no thaw).
+# It is then rebuilt as a standby (ha_pg_rebuild).
+ha_pg_fence() {
+	local pids
+	pids=$(ha_pg_pids "$1")
+	[ -n "${pids// /}" ] && kill -9 $pids 2>/dev/null
+	ha_pg_stop "$1"
+}
+
+# --- Load for the drills: sipp callers through a proxy, each in a folder of its own.
+# ha_caller_start NAME PROXY RATE COUNT: COUNT calls at RATE a second from a sipp caller to
+# PROXY (kam1 or kam2), dialing $STACK_DIR/load.csv's number; in the background (its pid in
+# $STACK_DIR/callers/NAME/pid). Every call's time to its final answer goes to *_rtt.csv.
+ha_caller_start() {
+	local name=$1 proxy=$2 rate=$3 count=$4 dir=$STACK_DIR/callers/$1
+	mkdir -p "$dir"
+	(cd "$dir" && exec sipp -sf "$STACK_ROOT/tests/sipp/caller_uac.xml" -inf "$STACK_DIR/load.csv" \
+		-i 127.0.0.1 -p "$(stack_free_port)" -r "$rate" -m "$count" -l 1000 -nostdin \
+		-recv_timeout 8000 -timeout $((count / rate + 40)) -timeout_error -trace_err -error_file errors \
+		-trace_stat -stf stats.csv -fd 1 -trace_rtt -rtt_freq 1 \
+		"127.0.0.1:$(ha_kam_port "$proxy")" >"$dir/out" 2>&1) &
+	echo $! >"$dir/pid"
+	stack_track $!
+}
+ha_caller_wait() { wait "$(cat "$STACK_DIR/callers/$1/pid")" 2>/dev/null; }
+# ha_caller_stat NAME COLUMN: a figure from the caller's last statistics line (sipp -trace_stat).
+ha_caller_stat() {
+	local f=$STACK_DIR/callers/$1/stats.csv col
+	col=$(head -n 1 "$f" 2>/dev/null | tr ';' '\n' | grep -nx "$2" | cut -d: -f1)
+	[ -n "$col" ] || { echo 0; return 1; }
+	tail -n 1 "$f" | cut -d';' -f"$col"
+}
+# ha_caller_slowest NAME...: the longest time (ms, whole) an INVITE of these callers waited for
+# its final answer.
+ha_caller_slowest() {
+	local n
+	for n in "$@"; do cut -d';' -f2 "$STACK_DIR/callers/$n"/*_rtt.csv 2>/dev/null; done |
+		grep -E '^[0-9.]+$' | sort -n | tail -n 1 | sed 's/\..*//'
+}
+ha_now_ms() { echo $(($(date +%s%N) / 1000000)); }

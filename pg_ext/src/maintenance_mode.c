@@ -23,12 +23,9 @@ static bool maintenance = false;
 static bool
 check_maintenance(bool *newval, void **extra, GucSource source)
 {
-	Oid			owner;
-
 	if (!*newval)
 		return true;			/* turning it off is always allowed */
-	owner = get_role_oid(CCROUTE_OWNER_ROLE, true);
-	if (superuser() || (OidIsValid(owner) && GetUserId() == owner))
+	if (ccroute_owner_or_superuser())
 		return true;
 	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 	GUC_check_errmsg("permission denied to set ccroute.maintenance");

@@ -22,10 +22,19 @@
 
 static char *tenant_context = NULL;
 
+/* Whether the current user is the owner role or a superuser: who may set ccroute's settings
+ * that the owner's functions trust. */
+bool
+ccroute_owner_or_superuser(void)
+{
+	Oid			owner = get_role_oid(CCROUTE_OWNER_ROLE, true);
+
+	return superuser() || (OidIsValid(owner) && GetUserId() == owner);
+}
+
 static bool
 check_tenant_context(char **newval, void **extra, GucSource source)
 {
-	Oid			owner;
 	const char *p;
 
 	if (*newval == NULL || (*newval)[0] == '\0')
@@ -41,8 +50,7 @@ check_tenant_context(char **newval, void **extra, GucSource source)
 		}
 	}
 
-	owner = get_role_oid(CCROUTE_OWNER_ROLE, true);
-	if (superuser() || (OidIsValid(owner) && GetUserId() == owner))
+	if (ccroute_owner_or_superuser())
 		return true;
 
 	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);

@@ -10,6 +10,9 @@
 
 extern void ccroute_define_tenant_context(void);
 
+/* The owner role or a superuser: who may set the settings the owner's functions trust. */
+extern bool ccroute_owner_or_superuser(void);
+
 /* Sets the context for the rest of the current function call (GUC_ACTION_LOCAL: a function
  * with a SET clause restores the caller's value when it returns). */
 extern void ccroute_set_tenant_context(int64 tenant_id);

@@ -377,9 +377,26 @@ int ccr_db_ensure_past_breaker(long long deadline)
 	return ensure(deadline, 1);
 }
 
+/* An idle connection has nothing to read: when its socket is readable all the same, the server
+ * closed it (it crashed, was stopped, or a standby was promoted and the old primary is gone).
+ * Seen here, before a query, it costs the call nothing: a new connection is made at once. */
+static int still_open(void)
+{
+	struct pollfd pfd;
+
+	pfd.fd = PQsocket(conn);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if(poll(&pfd, 1, 0) > 0 && (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)) {
+		LM_INFO("the routing database closed the connection: reconnecting\n");
+		return 0;
+	}
+	return 1;
+}
+
 static int ensure(long long deadline, int past_breaker)
 {
-	if(conn && PQstatus(conn) == CONNECTION_OK)
+	if(conn && PQstatus(conn) == CONNECTION_OK && still_open())
 		return 0;
 	ccr_db_close();
 	if(breaker_generation != ccr_breaker_generation()) {

@@ -200,10 +200,11 @@ ha_pg_fence() {
 # ha_caller_start NAME PROXY RATE COUNT: COUNT calls at RATE a second from a sipp caller to
 # PROXY (kam1 or kam2), dialing $STACK_DIR/load.csv's number; in the background (its pid in
 # $STACK_DIR/callers/NAME/pid). Every call's time to its final answer goes to *_rtt.csv.
+# HA_CALLER_SCENARIO: another caller scenario (default tests/sipp/caller_uac.xml).
 ha_caller_start() {
 	local name=$1 proxy=$2 rate=$3 count=$4 dir=$STACK_DIR/callers/$1
 	mkdir -p "$dir"
-	(cd "$dir" && exec sipp -sf "$STACK_ROOT/tests/sipp/caller_uac.xml" -inf "$STACK_DIR/load.csv" \
+	(cd "$dir" && exec sipp -sf "${HA_CALLER_SCENARIO:-$STACK_ROOT/tests/sipp/caller_uac.xml}" -inf "$STACK_DIR/load.csv" \
 		-i 127.0.0.1 -p "$(stack_free_port)" -r "$rate" -m "$count" -l 1000 -nostdin \
 		-recv_timeout 8000 -timeout $((count / rate + 40)) -timeout_error -trace_err -error_file errors \
 		-trace_stat -stf stats.csv -fd 1 -trace_rtt -rtt_freq 1 \

@@ -31,6 +31,7 @@ bench: install
 	@tests/bench/route_call.sh
 	@tests/bench/sip_load.sh
 	@tests/bench/failover.sh
+	@tests/bench/ha.sh
 	@tests/bench/sign_in.sh
 	@tests/bench/reports.sh
 

@@ -229,8 +229,10 @@ check_eq "no agent ever had two calls at once (history, all drills)" 0 "$(psql -
 	    ON b.tenant_id = a.tenant_id AND b.agent_id = a.agent_id AND b.call_seq > a.call_seq
 	 WHERE a.answered_at IS NOT NULL AND b.answered_at IS NOT NULL
 	   AND coalesce(b.offered_at, b.answered_at) < a.ended_at AND coalesce(a.offered_at, a.answered_at) < b.ended_at")"
-check_eq "the guards' log tells each degrade and restore" \
-	"$(cat "$STACK_DIR"/pg*/guard.log | grep -c 'degraded to asynchronous')" \
-	"$(cat "$STACK_DIR"/pg*/guard.log | grep -c 'synchronous replication restored')"
+# A promoted standby may start degraded already (its settings were copied while the primary was),
+# so restores may outnumber degrades; never the reverse.
+check_le "every degrade to asynchronous replication was followed by a restore (guards' logs)" \
+	"$(cat "$STACK_DIR"/pg*/guard.log | grep -c 'synchronous replication restored')" \
+	"$(cat "$STACK_DIR"/pg*/guard.log | grep -c 'degraded to asynchronous')"
 cat "$STACK_DIR"/pg*/guard.log | sed 's/^/# /'
 tap_exit

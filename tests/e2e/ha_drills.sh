@@ -161,8 +161,11 @@ drill() {
 	failed=0
 	total=0
 	for c in $callers; do
-		failed=$((failed + $(ha_caller_stat "$c" 'FailedCall(C)')))
-		total=$((total + $(ha_caller_stat "$c" 'TotalCallCreated')))
+		local f n
+		f=$(ha_caller_stat "$c" 'FailedCall(C)') && n=$(ha_caller_stat "$c" 'TotalCallCreated') ||
+			tap_not_ok "$drill: caller $c wrote its statistics"
+		failed=$((failed + ${f:-0}))
+		total=$((total + ${n:-0}))
 	done
 	in_flight_failed=0
 	if [ "$drill" = kamailio_killed ]; then

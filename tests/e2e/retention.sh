@@ -150,7 +150,10 @@ for d in $(seq 0 69); do
 	[ "$d" -eq 5 ] && sql -c "SET ROLE dba" -c "SELECT ccroute.cancel_tenant('gone')" -c "RESET ROLE" \
 		-c "UPDATE ccroute.tenant SET cancelled_at = '$now' WHERE name = 'gone'" >/dev/null
 	sql -o /dev/null -c "SELECT * FROM ccroute.maintain('$now')" || broken=$((broken + 1))
-	again=$(sql -c "SELECT string_agg(concat_ws(' ', step, tenant, object, rows), '; ') FROM ccroute.maintain('$now')")
+	# (The reports' roll-up follows the real clock too, never past a day before it: when that
+	# clock passes a quarter hour between the two runs, the second rolls that quarter up.)
+	again=$(sql -c "SELECT string_agg(concat_ws(' ', step, tenant, object, rows), '; ') FROM ccroute.maintain('$now')
+		WHERE step <> 'rolled up reports'")
 	[ -z "$again" ] || { second_runs=$((second_runs + 1)); echo "# day $d, second run: $again" | cut -c 1-300; }
 	problems=$(sql -v now="$now" -f "$STACK_DIR/invariants.sql")
 	if [ -n "$problems" ]; then

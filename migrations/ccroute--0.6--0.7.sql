@@ -2127,6 +2127,24 @@ GRANT EXECUTE ON FUNCTION ccroute.report_calls(bigint, timestamptz, timestamptz)
     TO ccroute_analyst, ccroute_tenant_admin, ccroute_supervisor;
 GRANT EXECUTE ON FUNCTION ccroute.refresh_report_rollups(timestamptz) TO ccroute_platform_dba;
 
+-- ===== Call events in C (issue 4) =====
+-- The batches of call events the proxy sends (pg_ext/src/call_events.c). For the commonest
+-- batch, a single end, the PL/pgSQL version above ran three statements around its one real one:
+-- a query to check the batch, one to group it by tenant, a set_config per tenant. The C one
+-- checks and groups the batch itself and runs the same statements as plans kept for the
+-- connection's life (generic, as the router's); a tenant's single end is applied without
+-- reading the batch through unnest and GROUP BY. Same arguments, answers, errors and grants.
+CREATE OR REPLACE FUNCTION ccroute.call_events(p_tenant bigint[], p_call bigint[], p_event text[],
+                                    p_at timestamptz[], p_sip_status integer[] DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'ccroute_call_events'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET ccroute.tenant_context = ''
+-- Every statement is a key lookup, whatever size live_call had when its plan was made.
+SET enable_seqscan = off;
+
 -- ===== Backups (issue 9) =====
 -- Keep this section the last of the script, and add new sections above it: it marks every table
 -- and sequence created before it.

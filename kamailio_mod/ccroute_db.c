@@ -377,9 +377,14 @@ int ccr_db_ensure_past_breaker(long long deadline)
 	return ensure(deadline, 1);
 }
 
-/* An idle connection has nothing to read: when its socket is readable all the same, the server
- * closed it (it crashed, was stopped, or a standby was promoted and the old primary is gone).
- * Seen here, before a query, it costs the call nothing: a new connection is made at once. */
+/* An idle connection has nothing to read (the module listens to no notifications, and the
+ * server reports changed settings only with a statement's answer): when its socket is readable
+ * all the same, the server is ending it (it crashed, was stopped or restarted, or a standby was
+ * promoted and the old primary is gone). The readable socket itself is the sign, not what
+ * libpq makes of it: a server that ends a connection first says why (a FATAL message), and
+ * libpq reads that message without seeing the close that follows, so it still calls the
+ * connection good. Seen here, before a query, it costs the call nothing: a new connection is
+ * made at once (were it ever wrong, it would cost a reconnection, never a call). */
 static int still_open(void)
 {
 	struct pollfd pfd;
@@ -387,8 +392,8 @@ static int still_open(void)
 	pfd.fd = PQsocket(conn);
 	pfd.events = POLLIN;
 	pfd.revents = 0;
-	if(poll(&pfd, 1, 0) > 0 && (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)) {
-		LM_INFO("the routing database closed the connection: reconnecting\n");
+	if(poll(&pfd, 1, 0) > 0) {
+		LM_INFO("the routing database is closing the connection: reconnecting\n");
 		return 0;
 	}
 	return 1;

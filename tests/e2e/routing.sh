@@ -176,6 +176,18 @@ check_le "routing resumed within 5 s of the restart (measured ${resumed_ms} ms)"
 check_le "all four workers hold a connection again" \
 	"$(stack_kamcmd ccroute.status | sed -n 's/.*connected_workers: //p')" 4
 
+# --- The server ends the proxy's idle connections, saying why first (a server stopped or
+# restarted, the old primary after a failover): each worker sees it before its next call and
+# connects again at once, so no call pays for it.
+failures_before=$(stack_kamcmd ccroute.stats | sed -n 's/.*db_failures: //p')
+check_le "the server ends the proxy's connections" \
+	"$(psql -XAtc "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'kamailio'")" 4
+sleep 0.3
+stack_calls "$csv" 8
+check_eq "calls after the server ended the connections are routed" 0 $?
+check_eq "no call paid for a closed connection (db_failures unchanged)" "$failures_before" \
+	"$(stack_kamcmd ccroute.stats | sed -n 's/.*db_failures: //p')"
+
 # --- With a fallback destination, calls go to the other PBX while the database is down.
 stack_kamailio_stop
 stack_kamailio_start -A "FALLBACK_URI=\"sip:pbx@127.0.0.1:$fallback\"" ||

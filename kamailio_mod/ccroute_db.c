@@ -258,11 +258,17 @@ static PGconn *connect_by(long long deadline)
 /* True when the error says that this server cannot take the statement but another connection
  * may: it takes no writes (25006, read_only_sql_transaction: a standby, or a primary demoted
  * under the connection), it is shutting down or starting (57P01-57P03), or the connection
- * failed (class 08). The statement did not commit. */
+ * failed (class 08). Also any FATAL, whatever its SQLSTATE (an idle-in-transaction or
+ * idle-session time-out, ...): the server ends the session after it, so the connection must
+ * go, not serve the next call; and it is no refusal, so a decision asked for is withdrawn as
+ * for no answer. */
 static int reconnect_error(const PGresult *res)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 
+	if(severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+		return 1;
 	return state
 		   && (strcmp(state, "25006") == 0 || strncmp(state, "57P0", 4) == 0
 				   || strncmp(state, "08", 2) == 0);

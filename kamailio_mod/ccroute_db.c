@@ -40,6 +40,7 @@ static int db_timeout_ms;
 
 static PQconninfoOption *parsed; /* the string's options */
 static int nservers;
+static int add_read_write; /* the string names no target_session_attrs: see ccr_db_configure */
 static char *server_host[MAX_SERVERS], *server_addr[MAX_SERVERS], *server_port[MAX_SERVERS];
 
 static PGconn *conn;
@@ -58,16 +59,22 @@ void ccr_db_configure(const char *conninfo, int timeout_ms)
 
 	db_conninfo = conninfo;
 	db_timeout_ms = timeout_ms;
-	/* Parsed once, before the fork. Several servers without target_session_attrs: a
-	 * connection may land on a standby, which refuses the calls (SQLSTATE 25006: the module
-	 * then reconnects) and never closes the breaker; said once at start. */
+	/* Parsed once, before the fork. Several servers are tried at once and the first made is
+	 * kept: without target_session_attrs that is whichever answers first, a standby as often
+	 * as not, which refuses every call (SQLSTATE 25006: the module reconnects, to the same
+	 * race) and never passes the probe, so the breaker would stay open with the primary up.
+	 * The module needs a server that takes writes: it asks each one for a read-write session
+	 * unless the string asks for something else, which is warned about. */
 	if(count_servers() > 1) {
 		for(o = parsed; o->keyword; o++)
 			if(o->val && strcmp(o->keyword, "target_session_attrs") == 0)
 				attrs = o->val;
-		if(attrs == NULL || (strcmp(attrs, "read-write") != 0 && strcmp(attrs, "primary") != 0))
-			LM_WARN("db_url lists %d servers without target_session_attrs=read-write\n",
-					nservers);
+		if(attrs == NULL)
+			add_read_write = 1;
+		else if(strcmp(attrs, "read-write") != 0 && strcmp(attrs, "primary") != 0)
+			LM_WARN("db_url lists %d servers with target_session_attrs=%s: a standby may be"
+					" kept, which takes no call\n",
+					nservers, attrs);
 	}
 }
 
@@ -182,14 +189,14 @@ static int count_servers(void)
 }
 
 /* Starts the connection to server i of the list (all of the string's options, with that
- * server's host, hostaddr and port). */
+ * server's host, hostaddr and port, and target_session_attrs=read-write if it had none). */
 static PGconn *start_server(int i)
 {
 	const char *keywords[64], *values[64];
 	PQconninfoOption *o;
 	int n = 0;
 
-	for(o = parsed; o->keyword && n < 63; o++) {
+	for(o = parsed; o->keyword && n < 62; o++) {
 		const char *v = o->val;
 
 		if(v == NULL)
@@ -202,6 +209,10 @@ static PGconn *start_server(int i)
 			v = server_port[i];
 		keywords[n] = o->keyword;
 		values[n++] = v;
+	}
+	if(add_read_write) {
+		keywords[n] = "target_session_attrs";
+		values[n++] = "read-write";
 	}
 	keywords[n] = values[n] = NULL;
 	return PQconnectStartParams(keywords, values, 0);

@@ -188,6 +188,35 @@ check_eq "calls after the server ended the connections are routed" 0 $?
 check_eq "no call paid for a closed connection (db_failures unchanged)" "$failures_before" \
 	"$(stack_kamcmd ccroute.stats | sed -n 's/.*db_failures: //p')"
 
+# --- Several servers and no target_session_attrs: every server is tried at once, and the module
+# asks each for a read-write session, so a server listed first that takes no writes (a standby;
+# here one whose sessions are read-only) is never kept, however fast it answers.
+ro=$STACK_DIR/ro
+ro_port=$(stack_free_port)
+mkdir -p "$ro" && chown "$STACK_PG_USER" "$ro" 2>/dev/null
+stack_as_pg "$STACK_PG_BIN/initdb" -D "$ro/data" -U "$STACK_PG_USER" -A trust -E UTF8 \
+	--locale=C.UTF-8 >"$ro/initdb.log" 2>&1
+cat >>"$ro/data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $ro_port
+unix_socket_directories = '$ro'
+default_transaction_read_only = on
+EOF
+echo "$ro/data" >>"$STACK_DIR/clusters"
+stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$ro/data" -l "$ro/server.log" -w -t 60 start >/dev/null &&
+	PGOPTIONS='-c default_transaction_read_only=off' psql -X -q -h "$ro" -p "$ro_port" -d postgres \
+		-c "CREATE ROLE kamailio LOGIN" -c "CREATE DATABASE ccroute" >/dev/null
+check_eq "a read-only server takes the proxy's login" t \
+	"$(psql -XAt -h 127.0.0.1 -p "$ro_port" -U kamailio -c "SHOW default_transaction_read_only" | sed 's/^on$/t/')"
+stack_kamailio_stop
+log_from=$(($(wc -l <"$STACK_DIR/kamailio/kamailio.log") + 1))
+STACK_DB_URL="host=127.0.0.1,127.0.0.1 port=$ro_port,$PGPORT dbname=ccroute user=kamailio" \
+	stack_kamailio_start || tap_not_ok "kamailio restarts with two servers"
+stack_calls "$csv" 8
+check_eq "calls through a db_url whose first server is read-only are routed" 0 $?
+check_eq "no process was kept on the read-only server (no failed prepare or call, no warning)" 0 \
+	"$(tail -n +"$log_from" "$STACK_DIR/kamailio/kamailio.log" | grep -c 'failed:\|db_url lists')"
+
 # --- With a fallback destination, calls go to the other PBX while the database is down.
 stack_kamailio_stop
 stack_kamailio_start -A "FALLBACK_URI=\"sip:pbx@127.0.0.1:$fallback\"" ||

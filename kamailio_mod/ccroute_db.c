@@ -94,9 +94,12 @@ void ccr_db_close(void)
 
 static void give_up(const char *what)
 {
-	/* The message, not the connection string: the latter may hold a password. */
-	LM_ERR("database %s failed: %s\n", what,
-			conn ? PQerrorMessage(conn) : "no connection");
+	const char *msg = conn ? PQerrorMessage(conn) : "no connection";
+
+	/* The message, not the connection string: the latter may hold a password. libpq has no
+	 * message when the deadline passed first (a server frozen or cut off, a commit waiting for
+	 * its standby): said so, rather than an empty one. */
+	LM_ERR("database %s failed: %s\n", what, *msg ? msg : "no answer within the deadline");
 	counter_inc(ccr_cnt.db_failures);
 	ccr_db_close();
 	next_retry_ms = now_ms() + backoff_ms;

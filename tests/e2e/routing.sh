@@ -180,8 +180,8 @@ check_le "all four workers hold a connection again" \
 # restarted, the old primary after a failover): each worker sees it before its next call and
 # connects again at once, so no call pays for it.
 failures_before=$(stack_kamcmd ccroute.stats | sed -n 's/.*db_failures: //p')
-check_le "the server ends the proxy's connections" \
-	"$(psql -XAtc "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'kamailio'")" 4
+ended=$(psql -XAtc "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'kamailio'")
+check_le "the server ends the proxy's connections ($ended of them)" "$ended" 1
 sleep 0.3
 stack_calls "$csv" 8
 check_eq "calls after the server ended the connections are routed" 0 $?

@@ -41,6 +41,10 @@ read -r m_from m_to y_from y_to < <(q "SET TIME ZONE 'Asia/Tokyo';
 	       (date_trunc('day', now()) - interval '$MONTHS months')::date, (date_trunc('day', now()) - interval '1 day')::date" |
 	tr '|' ' ')
 
+# p50_ms: reads times in milliseconds, one a line, prints their median (common.sh's percentiles,
+# which reads microseconds).
+p50_ms() { awk '{printf "%d\n", $1 * 1000}' | percentiles | cut -d' ' -f1; }
+
 # query_p50 REPORT FROM TO GRAIN: the report's query as the analyst, one warm-up, then RUNS
 # runs in one session; prints p50 and max in ms and the rows.
 query_p50() {
@@ -56,7 +60,7 @@ query_p50() {
 		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n)
 	rows=$(PGUSER=bench.ana psql -X -q -A -t -v ON_ERROR_STOP=1 -v from="$2" -v to="$3" -v grain="$4" \
 		-f "reports/queries/$1.sql" | wc -l)
-	echo "$(echo "$times" | awk -v n="$RUNS" 'NR == int(n / 2) + 1') $(echo "$times" | tail -n 1) $rows"
+	echo "$(echo "$times" | p50_ms) $(echo "$times" | tail -n 1) $rows"
 }
 # cli_p50 ARGS...: the whole command (connections, CSV, chart), one warm-up, then RUNS runs.
 cli_p50() {
@@ -67,7 +71,7 @@ cli_p50() {
 		PGUSER=bench.ana reports/ccroute-report --out "$STACK_DIR/out" "$@" >/dev/null
 		all+="$(( ($(date +%s%N) - t1) / 1000 ))"$'\n'
 	done
-	echo "$all" | grep . | sort -n | awk -v n="$RUNS" 'NR == int(n / 2) + 1 {printf "%.1f\n", $1 / 1000}'
+	echo "$all" | grep . | percentiles | cut -d' ' -f1
 }
 
 echo "Timing the maintenance..."
@@ -80,7 +84,7 @@ if [ "$(q "SELECT to_regprocedure('ccroute.maintain(timestamptz)') IS NOT NULL")
 		m_again+=$(psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -c '\timing on' -c 'SELECT * FROM ccroute.maintain(now())' |
 			sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')$'\n'
 	done
-	m_p50=$(echo "$m_again" | grep . | sort -n | awk -v n="$RUNS" 'NR == int(n / 2) + 1')
+	m_p50=$(echo "$m_again" | grep . | p50_ms)
 	maint="first run $m_first ms (its steps: below), then p50 $m_p50 ms over $RUNS runs with nothing left to do"
 fi
 

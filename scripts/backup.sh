@@ -24,31 +24,20 @@
 set -u -o pipefail
 umask 077
 
-usage() {
-	sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
-}
-die() {
-	echo "backup: $*" >&2
-	exit 1
-}
+PROG=backup USAGE=5,7
+source "$(dirname "$0")/backup-common.sh"
 
 folder='' date='' weekly_on=sun keep_daily=2 keep_weekly=5 os_user=postgres dbname=ccroute
 args=("$@")
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dir) folder=${2:-} ;;
-	--host) export PGHOST=${2:-} ;;
-	--port) export PGPORT=${2:-} ;;
-	--user) export PGUSER=${2:-} ;;
 	--dbname) dbname=${2:-} ;;
 	--date) date=${2:-} ;;
 	--weekly-on) weekly_on=${2:-} ;;
 	--daily) keep_daily=${2:-} ;;
 	--weekly) keep_weekly=${2:-} ;;
-	--os-user) os_user=${2:-} ;;
-	-h | --help) usage ;;
-	*) echo "backup: unknown argument: $1" >&2; usage ;;
+	*) common_option "$@" ;;
 	esac
 	[ $# -ge 2 ] || usage
 	shift 2
@@ -65,11 +54,7 @@ case "$(echo "$weekly_on" | tr 'A-Z' 'a-z')" in
 *) die "--weekly-on takes 1-7 (Monday is 1) or a day's name, not '$weekly_on'" ;;
 esac
 
-# PostgreSQL's tools run as the server's system user (peer authentication on its socket).
-if [ "$(id -u)" -eq 0 ] && [ "$os_user" != root ]; then
-	mkdir -p "$folder" && chown "$os_user" "$folder" && chmod 700 "$folder" || die "cannot prepare $folder"
-	exec runuser -u "$os_user" -- "$0" "${args[@]}"
-fi
+become_os_user "$folder"
 
 mkdir -p "$folder/daily" "$folder/weekly" || die "cannot write in $folder"
 folder=$(cd "$folder" && pwd)
@@ -81,7 +66,7 @@ work=$folder/.work-$date.$$
 cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
 mkdir "$work" || die "cannot write in $folder"
-sql() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$dbname" "$@"; }
+sql() { psql_q -d "$dbname" "$@"; }
 
 # Before anything is written: a superuser, and no table of ccroute that pg_dump would write
 # without its rows (a ccroute older than 0.7 marks none: update it first).
@@ -103,7 +88,7 @@ SQL
 # One snapshot for the dump and the row counts: a session exports it and stays in its
 # transaction until both are done. It writes its results to files (\g FILE closes the file).
 mkfifo "$work/.session" || die "cannot make a fifo in $work"
-psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$dbname" <"$work/.session" >"$work/.session.out" 2>&1 &
+sql <"$work/.session" >"$work/.session.out" 2>&1 &
 session=$!
 exec 8>"$work/.session"
 cat >&8 <<-EOF
@@ -121,21 +106,15 @@ snapshot=$(cat "$work/.snapshot" 2>/dev/null)
 failed=
 pg_dump -Fc --snapshot="$snapshot" -d "$dbname" -f "$work/ccroute.dump" 2>"$work/.pg_dump.err" ||
 	failed="pg_dump failed: $(grep -v 'circular foreign-key\|detail: \|hint: ' "$work/.pg_dump.err" | head -n 5)"
-# Every ordinary table, partitions one by one (ONLY: each row counted once).
-cat >&8 <<-EOF
-	SELECT n.nspname || '.' || c.relname || E'\t' ||
-	       (xpath('/row/n/text()', query_to_xml(pg_catalog.format('SELECT count(*) AS n FROM ONLY %I.%I', n.nspname, c.relname),
-	                                            false, true, '')))[1]::text
-	  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-	 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
-	   -- not another extension's table that it keeps out of dumps
-	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
-	                    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
-	                      AND c.oid <> ALL (coalesce(e.extconfig, '{}')))
-	 ORDER BY 1 \g '$work/rows.txt'
-	COMMIT;
-	\q
-EOF
+# Every ordinary table's rows, counted in the same snapshot.
+{
+	table_counts_sql
+	cat <<-EOF
+		\g '$work/rows.txt'
+		COMMIT;
+		\q
+	EOF
+} >&8
 exec 8>&-
 wait "$session" || failed=${failed:-"counting rows failed: $(head -n 5 "$work/.session.out")"}
 [ -z "$failed" ] || die "$failed; nothing was rotated"

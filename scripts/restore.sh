@@ -20,14 +20,8 @@
 set -u -o pipefail
 umask 077
 
-usage() {
-	sed -n '5,6p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
-}
-die() {
-	echo "restore: $*" >&2
-	exit 1
-}
+PROG=restore USAGE=5,6
+source "$(dirname "$0")/backup-common.sh"
 
 from='' dbname='' globals=yes os_user=postgres
 args=("$@")
@@ -35,21 +29,14 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-globals) globals=no; shift; continue ;;
 	--from) from=${2:-} ;;
-	--host) export PGHOST=${2:-} ;;
-	--port) export PGPORT=${2:-} ;;
-	--user) export PGUSER=${2:-} ;;
 	--dbname) dbname=${2:-} ;;
-	--os-user) os_user=${2:-} ;;
-	-h | --help) usage ;;
-	*) echo "restore: unknown argument: $1" >&2; usage ;;
+	*) common_option "$@" ;;
 	esac
 	[ $# -ge 2 ] || usage
 	shift 2
 done
 [ -n "$from" ] || usage
-if [ "$(id -u)" -eq 0 ] && [ "$os_user" != root ]; then
-	exec runuser -u "$os_user" -- "$0" "${args[@]}"
-fi
+become_os_user
 [ -d "$from" ] || die "no generation at $from"
 from=$(cd "$from" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccroute-restore.XXXXXX" 2>/dev/null || mktemp -d /tmp/ccroute-restore.XXXXXX) ||
@@ -67,7 +54,7 @@ trap cleanup EXIT
 (cd "$from" && sha256sum --quiet -c SHA256SUMS) || die "$from does not match its checksums"
 info() { sed -n "s/^$1=//p" "$from/info"; }
 dbname=${dbname:-$(info dbname)}
-psql_pg() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
+psql_pg() { psql_q -d postgres "$@"; }
 super=$(psql_pg -c "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user") ||
 	die "cannot connect to the target cluster"
 [ "$super" = t ] || die "restore as a superuser of the target cluster"
@@ -131,17 +118,7 @@ psql -X -q -v ON_ERROR_STOP=1 -1 -d "$dbname" -v dbname="$dbname" -f "$from/data
 vacuumdb -q --analyze-only -d "$dbname" || die "ANALYZE failed"
 
 # Every table as many rows as in the dump's snapshot.
-psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$dbname" -F $'\t' >"$work/rows.txt" <<-'SQL' || die "cannot count the restored rows"
-	SELECT n.nspname || '.' || c.relname,
-	       (xpath('/row/n/text()', query_to_xml(pg_catalog.format('SELECT count(*) AS n FROM ONLY %I.%I', n.nspname, c.relname),
-	                                            false, true, '')))[1]::text
-	  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-	 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
-	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
-	                    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
-	                      AND c.oid <> ALL (coalesce(e.extconfig, '{}')))
-	 ORDER BY 1
-SQL
+table_counts_sql | psql_q -d "$dbname" >"$work/rows.txt" || die "cannot count the restored rows"
 if ! diff "$from/rows.txt" "$work/rows.txt" >"$work/rows.diff"; then
 	die "restored row counts differ from the dump's (< archived, > restored): $(head -n 10 "$work/rows.diff" | tr '\n' ' ')"
 fi

@@ -59,151 +59,8 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION ccroute.call_events(p_tenant bigint[], p_call bigint[], p_event text[],
-                                    p_at timestamptz[], p_sip_status integer[] DEFAULT NULL)
-RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET ccroute.tenant_context = ''
--- Each tenant's statements differ only by the tenant: planned once, not for every tenant. Every
--- statement is a key lookup, as in route_call, whatever size live_call had when the plan was
--- made.
-SET plan_cache_mode = force_generic_plan
-SET enable_seqscan = off
-AS $$
-DECLARE
-    t bigint;
-    has_ringing boolean;
-    has_answered boolean;
-    has_end boolean;
-    n integer;
-    applied integer := 0;
-BEGIN
-    IF cardinality(p_tenant) IS DISTINCT FROM cardinality(p_call)
-       OR cardinality(p_tenant) IS DISTINCT FROM cardinality(p_event)
-       OR cardinality(p_tenant) IS DISTINCT FROM cardinality(p_at) THEN
-        RAISE EXCEPTION 'call events: the four arrays must have the same length'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF EXISTS (SELECT FROM unnest(p_tenant, p_call, p_event, p_at) AS e(tn, c, ev, at)
-                WHERE tn IS NULL OR c IS NULL OR at IS NULL OR ev IS NULL
-                   OR ev NOT IN ('ringing', 'answered', 'ended', 'abandoned')) THEN
-        RAISE EXCEPTION 'call events: each needs a tenant, a call, a time, and one of ringing, answered, ended or abandoned'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A no answer, a busy or a rejection goes through call_event, one at a time.';
-    END IF;
-
-    -- Each tenant's statements run only for the kinds of event it has in the batch: a batch
-    -- usually holds one or two events of each of many tenants.
-    FOR t, has_ringing, has_answered, has_end IN
-        SELECT tn, bool_or(ev = 'ringing'), bool_or(ev = 'answered'), bool_or(ev IN ('ended', 'abandoned'))
-          FROM unnest(p_tenant, p_event) AS u(tn, ev) GROUP BY tn
-    LOOP
-        PERFORM set_config('ccroute.tenant_context', t::text, true);
-
-        IF has_ringing THEN
-            WITH e AS (
-                SELECT c, min(at) AS at FROM unnest(p_tenant, p_call, p_event, p_at) AS u(tn, c, ev, at)
-                 WHERE tn = t AND ev = 'ringing' GROUP BY c
-            ), rung AS (
-                -- A ringing that arrives after the call was offered to the next agent is not that
-                -- agent's: it is ignored.
-                UPDATE ccroute.live_call l
-                   SET state = 'ringing', ringing_at = least(e.at, clock_timestamp())
-                  FROM e
-                 WHERE l.tenant_id = t AND l.call_seq = e.c AND l.state = 'offered'
-                   AND e.at >= coalesce(l.offered_at, l.arrived_at)
-                RETURNING 1
-            )
-            SELECT count(*) INTO n FROM rung;
-            applied := applied + n;
-        END IF;
-
-        IF has_answered THEN
-            WITH e AS (
-                SELECT c, min(at) AS at FROM unnest(p_tenant, p_call, p_event, p_at) AS u(tn, c, ev, at)
-                 WHERE tn = t AND ev = 'answered' GROUP BY c
-            ), answered AS (
-                UPDATE ccroute.live_call l
-                   SET state = 'answered',
-                       answered_at = greatest(coalesce(l.offered_at, l.arrived_at),
-                                              least(e.at, clock_timestamp()))
-                  FROM e
-                 WHERE l.tenant_id = t AND l.call_seq = e.c AND l.state <> 'answered'
-                RETURNING l.agent_id, l.answered_at
-            ), on_call AS (
-                UPDATE ccroute.agent_state s
-                   SET state = 'on_call', since = a.answered_at, reserved_until = NULL,
-                       no_answer_streak = 0
-                  FROM answered a
-                 WHERE s.tenant_id = t AND s.agent_id = a.agent_id
-            )
-            SELECT count(*) INTO n FROM answered;
-            applied := applied + n;
-        END IF;
-
-        -- An answered agent goes to wrap-up (or is ready at once) with its day's counters
-        -- updated; an agent whose phone was still ringing is free again, keeping its place.
-        IF has_end THEN
-            WITH e AS (
-                SELECT c, min(at) AS at, max(st) AS st
-                  FROM unnest(p_tenant, p_call, p_event, p_at, p_sip_status) AS u(tn, c, ev, at, st)
-                 WHERE tn = t AND ev IN ('ended', 'abandoned') GROUP BY c
-            ), gone AS (
-                DELETE FROM ccroute.live_call l
-                 USING e
-                 WHERE l.tenant_id = t AND l.call_seq = e.c
-                RETURNING l.*, greatest(coalesce(l.answered_at, l.arrived_at),
-                                        least(e.at, clock_timestamp())) AS ended_at,
-                          e.st AS end_status
-            ), history AS (
-                INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts,
-                    action, target, sip_status, reason, skill_id, agent_id, attempts, outcome,
-                    explanation, arrived_at, offered_at, ringing_at, answered_at, ended_at,
-                    wait_seconds, talk_seconds, wrap_up_seconds)
-                SELECT g.tenant_id, g.call_seq, g.call_id, g.caller, g.dialed, g.facts, g.action,
-                       g.target, g.end_status, NULL, g.skill_id, g.agent_id, g.attempts,
-                       CASE WHEN g.answered_at IS NOT NULL THEN 'answered'
-                            WHEN g.state = 'failed' THEN 'no_answer'
-                            ELSE 'abandoned' END,
-                       g.explanation, g.arrived_at, g.offered_at, g.ringing_at, g.answered_at,
-                       g.ended_at,
-                       extract(epoch FROM coalesce(g.answered_at, g.ended_at) - g.arrived_at),
-                       extract(epoch FROM g.ended_at - g.answered_at),
-                       CASE WHEN g.answered_at IS NOT NULL THEN
-                           (SELECT a.wrapup_seconds FROM ccroute.agent a
-                             WHERE a.tenant_id = g.tenant_id AND a.agent_id = g.agent_id) END
-                  FROM gone g
-                RETURNING 1
-            ), freed AS (
-                UPDATE ccroute.agent_state s
-                   SET state = CASE WHEN g.answered_at IS NOT NULL AND a.wrapup_seconds > 0
-                                    THEN 'wrap_up' ELSE 'ready' END,
-                       available_at = CASE WHEN g.answered_at IS NOT NULL AND a.wrapup_seconds > 0
-                                           THEN g.ended_at + make_interval(secs => a.wrapup_seconds) END,
-                       since = g.ended_at, reserved_until = NULL,
-                       idle_since = CASE WHEN g.answered_at IS NULL THEN s.idle_since
-                                         ELSE g.ended_at + make_interval(secs => a.wrapup_seconds) END,
-                       calls_today = CASE WHEN g.answered_at IS NULL THEN s.calls_today
-                                          ELSE CASE WHEN s.stats_day = d.local_day THEN s.calls_today ELSE 0 END + 1 END,
-                       talk_seconds_today = CASE WHEN g.answered_at IS NULL THEN s.talk_seconds_today
-                                                 ELSE CASE WHEN s.stats_day = d.local_day THEN s.talk_seconds_today ELSE 0 END
-                                                      + extract(epoch FROM g.ended_at - g.answered_at)::integer END,
-                       stats_day = CASE WHEN g.answered_at IS NULL THEN s.stats_day ELSE d.local_day END
-                  FROM gone g
-                  JOIN ccroute.agent a ON a.tenant_id = g.tenant_id AND a.agent_id = g.agent_id
-                  JOIN ccroute.tenant tt ON tt.tenant_id = g.tenant_id
-                 CROSS JOIN LATERAL (SELECT (g.ended_at AT TIME ZONE tt.time_zone)::date AS local_day) d
-                 WHERE s.tenant_id = g.tenant_id AND s.agent_id = g.agent_id
-                   AND (g.answered_at IS NOT NULL OR s.state = 'reserved')
-            )
-            SELECT count(*) INTO n FROM history;
-            applied := applied + n;
-        END IF;
-    END LOOP;
-    RETURN applied;
-END
-$$;
+-- The batched events write both when they end a call: ccroute.call_events, now in C (section
+-- "Call events in C" below).
 
 
 ------------------------------------------------------------------------------------------------
@@ -368,6 +225,50 @@ AS $$
      ORDER BY 2
 $$;
 
+-- The name of a parent's partition for a month (parent_y2026m12), and the months that must
+-- have one at p_now: this one, the next two, and every month still kept whose rows wait in the
+-- parent's default partition. maintain() makes them; maintenance_pending() lists the missing.
+CREATE FUNCTION ccroute.month_partition_name(p_parent regclass, p_month date) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%s_y%s', c.relname, to_char(p_month, 'YYYY"m"MM')) FROM pg_class c WHERE c.oid = p_parent
+$$;
+
+CREATE FUNCTION ccroute.months_needed(p_parent regclass, p_column name, p_now timestamptz)
+RETURNS SETOF date
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    this_month date := date_trunc('month', p_now AT TIME ZONE 'UTC')::date;
+    dflt regclass := (SELECT i.inhrelid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                       WHERE i.inhparent = p_parent AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT');
+BEGIN
+    RETURN QUERY SELECT m::date FROM generate_series(this_month, this_month + 2 * interval '1 month',
+                                                     interval '1 month') m;
+    IF dflt IS NOT NULL THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT DISTINCT date_trunc(''month'', %I AT TIME ZONE ''UTC'')::date FROM %s
+              WHERE %I >= $1 AND date_trunc(''month'', %I AT TIME ZONE ''UTC'')::date NOT BETWEEN $2 AND $3',
+            p_column, dflt, p_column, p_column)
+            USING date_trunc('month', (p_now - interval '12 months') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                  this_month, (this_month + 2 * interval '1 month')::date;
+    END IF;
+END
+$$;
+
+-- A parent's month partitions wholly older than the longest retention (12 months) at p_now.
+CREATE FUNCTION ccroute.month_partitions_past(p_parent regclass, p_now timestamptz,
+                                              OUT partition regclass, OUT month date)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m.partition, m.month FROM ccroute.month_partitions(p_parent) m
+     WHERE (m.month + interval '1 month')::timestamp AT TIME ZONE 'UTC' <= p_now - interval '12 months'
+$$;
+
 CREATE FUNCTION ccroute.protect_partition(p_partition regclass) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -397,8 +298,7 @@ DECLARE
     first_day date := date_trunc('month', p_month)::date;
     lo timestamptz := first_day::timestamp AT TIME ZONE 'UTC';
     hi timestamptz := (first_day + 1 * interval '1 month')::timestamp AT TIME ZONE 'UTC';
-    part text := format('%s_y%sm%s', (SELECT c.relname FROM pg_class c WHERE c.oid = p_parent),
-                        to_char(first_day, 'YYYY'), to_char(first_day, 'MM'));
+    part text := ccroute.month_partition_name(p_parent, first_day);
     col name := (SELECT h.time_column FROM ccroute.partitioned_history() h WHERE h.parent = p_parent);
     cols text := (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
                     FROM pg_attribute a
@@ -601,7 +501,6 @@ DECLARE
     g record;
     n bigint;
     problem text;
-    this_month date := date_trunc('month', p_now AT TIME ZONE 'UTC')::date;
 BEGIN
     -- Cancelled tenants first: nothing of theirs needs keeping in shape. A purge that fails
     -- (a role that cannot be dropped, say) is undone whole, files included, and reported; the
@@ -636,11 +535,8 @@ BEGIN
     FOR h IN SELECT * FROM ccroute.partitioned_history() LOOP
         -- This month and the next two exist, and so does every month whose rows wait in the
         -- default partition.
-        FOR p IN SELECT m::date AS month
-                   FROM generate_series(this_month, this_month + 2 * interval '1 month', interval '1 month') m
-                 UNION
-                 SELECT ccroute.default_months(h.parent, h.time_column, p_now - interval '12 months')
-                 ORDER BY 1 LOOP
+        FOR p IN SELECT m AS month FROM ccroute.months_needed(h.parent, h.time_column, p_now) m
+                  ORDER BY 1 LOOP
             BEGIN
                 n := ccroute.ensure_month_partition(h.parent, p.month);
                 IF n IS NOT NULL THEN
@@ -657,9 +553,7 @@ BEGIN
         END LOOP;
 
         -- A month wholly older than the longest retention goes at once.
-        FOR p IN SELECT * FROM ccroute.month_partitions(h.parent) m
-                  WHERE (m.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
-                        <= p_now - interval '12 months' LOOP
+        FOR p IN SELECT * FROM ccroute.month_partitions_past(h.parent, p_now) LOOP
             BEGIN
                 object := p.partition::text;          -- its name, while it has one
                 EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO n;
@@ -748,24 +642,6 @@ BEGIN
 END
 $$;
 
--- The months whose rows wait in a parent's default partition (only those still to keep).
-CREATE FUNCTION ccroute.default_months(p_parent regclass, p_column name, p_since timestamptz)
-RETURNS SETOF date
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    dflt regclass := (SELECT i.inhrelid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                       WHERE i.inhparent = p_parent AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT');
-BEGIN
-    IF dflt IS NOT NULL THEN
-        RETURN QUERY EXECUTE format(
-            'SELECT DISTINCT date_trunc(''month'', %I AT TIME ZONE ''UTC'')::date FROM %s WHERE %I >= $1',
-            p_column, dflt, p_column) USING date_trunc('month', p_since AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
-    END IF;
-END
-$$;
-
 -- What maintain(p_now) would do, for the DBA; and the cancelled tenants' purges still to come,
 -- with the day each is due.
 CREATE FUNCTION ccroute.maintenance_pending(p_now timestamptz DEFAULT now())
@@ -782,7 +658,6 @@ DECLARE
     h record;
     p record;
     n bigint;
-    this_month date := date_trunc('month', p_now AT TIME ZONE 'UTC')::date;
 BEGIN
     FOR t IN SELECT x.name, x.cancelled_at + interval '30 days' AS at FROM ccroute.tenant x
               WHERE x.status = 'cancelled' ORDER BY 2 LOOP
@@ -790,20 +665,15 @@ BEGIN
         RETURN NEXT;
     END LOOP;
     FOR h IN SELECT * FROM ccroute.partitioned_history() LOOP
-        FOR p IN SELECT m::date AS month
-                   FROM generate_series(this_month, this_month + 2 * interval '1 month', interval '1 month') m
-                 UNION
-                 SELECT ccroute.default_months(h.parent, h.time_column, p_now - interval '12 months')
-                 ORDER BY 1 LOOP
-            IF to_regclass(format('%s_y%sm%s', h.parent, to_char(p.month, 'YYYY'), to_char(p.month, 'MM'))) IS NULL THEN
+        FOR p IN SELECT m AS month FROM ccroute.months_needed(h.parent, h.time_column, p_now) m
+                  ORDER BY 1 LOOP
+            IF to_regclass(format('ccroute.%I', ccroute.month_partition_name(h.parent, p.month))) IS NULL THEN
                 step := 'create partition'; tenant := NULL;
                 object := format('%s, %s', h.parent, to_char(p.month, 'YYYY-MM')); rows := NULL; due := p_now;
                 RETURN NEXT;
             END IF;
         END LOOP;
-        FOR p IN SELECT * FROM ccroute.month_partitions(h.parent) m
-                  WHERE (m.month + interval '1 month')::timestamp AT TIME ZONE 'UTC'
-                        <= p_now - interval '12 months' LOOP
+        FOR p IN SELECT * FROM ccroute.month_partitions_past(h.parent, p_now) LOOP
             EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO n;
             step := 'drop partition'; tenant := NULL; object := p.partition::text; rows := n; due := p_now;
             RETURN NEXT;
@@ -846,7 +716,7 @@ BEGIN
                 AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['partitioned_history', 'month_partitions',
                     'protect_partition', 'ensure_month_partition', 'recording_file_problem',
                     'remove_recording_file', 'add_recording', 'purge_tenant', 'impersonal', 'maintain',
-                    'default_months', 'maintenance_pending'])
+                    'maintenance_pending', 'month_partition_name', 'months_needed', 'month_partitions_past'])
     LOOP
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
         EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO ccroute_owner', f);
@@ -1859,125 +1729,32 @@ SELECT t.tenant_id, c.start_day, c.start_month, c.agent_id, c.presence, c.reason
   LEFT JOIN ccroute.report_rollup_state w ON w.tenant_id = t.tenant_id
  CROSS JOIN LATERAL ccroute.report_presence(t.tenant_id, coalesce(w.rolled_until, '-infinity'), now()) c;
 
--- Each row once per grain, with the start of its period there.
-CREATE VIEW ccroute.report_did_periods WITH (security_invoker = true) AS
-SELECT '15min'::text AS grain, r.bucket_start AS period_start,
-       r.tenant_id, r.did, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
-  FROM ccroute.report_did_15min_rows r
-UNION ALL
-SELECT '30min'::text, r.start_30min,
-       r.tenant_id, r.did, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
-  FROM ccroute.report_did_15min_rows r
-UNION ALL
-SELECT '60min'::text, r.start_60min,
-       r.tenant_id, r.did, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
-  FROM ccroute.report_did_15min_rows r
-UNION ALL
-SELECT 'day'::text, r.start_day,
-       r.tenant_id, r.did, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
-  FROM ccroute.report_did_day_rows r
-UNION ALL
-SELECT 'month'::text, r.start_month,
-       r.tenant_id, r.did, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
-  FROM ccroute.report_did_day_rows r;
-
-CREATE VIEW ccroute.report_skill_periods WITH (security_invoker = true) AS
-SELECT '15min'::text AS grain, r.bucket_start AS period_start,
-       r.tenant_id, r.skill_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
-  FROM ccroute.report_skill_15min_rows r
-UNION ALL
-SELECT '30min'::text, r.start_30min,
-       r.tenant_id, r.skill_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
-  FROM ccroute.report_skill_15min_rows r
-UNION ALL
-SELECT '60min'::text, r.start_60min,
-       r.tenant_id, r.skill_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
-  FROM ccroute.report_skill_15min_rows r
-UNION ALL
-SELECT 'day'::text, r.start_day,
-       r.tenant_id, r.skill_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
-  FROM ccroute.report_skill_day_rows r
-UNION ALL
-SELECT 'month'::text, r.start_month,
-       r.tenant_id, r.skill_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds
-  FROM ccroute.report_skill_day_rows r;
-
-CREATE VIEW ccroute.report_agent_periods WITH (security_invoker = true) AS
-SELECT '15min'::text AS grain, r.bucket_start AS period_start,
-       r.tenant_id, r.agent_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds,
-       r.busy_seconds, r.ready_seconds, r.not_ready_seconds
-  FROM ccroute.report_agent_15min_rows r
-UNION ALL
-SELECT '30min'::text, r.start_30min,
-       r.tenant_id, r.agent_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds,
-       r.busy_seconds, r.ready_seconds, r.not_ready_seconds
-  FROM ccroute.report_agent_15min_rows r
-UNION ALL
-SELECT '60min'::text, r.start_60min,
-       r.tenant_id, r.agent_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds,
-       r.busy_seconds, r.ready_seconds, r.not_ready_seconds
-  FROM ccroute.report_agent_15min_rows r
-UNION ALL
-SELECT 'day'::text, r.start_day,
-       r.tenant_id, r.agent_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds,
-       r.busy_seconds, r.ready_seconds, r.not_ready_seconds
-  FROM ccroute.report_agent_day_rows r
-UNION ALL
-SELECT 'month'::text, r.start_month,
-       r.tenant_id, r.agent_id, r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned,
-       r.other_unanswered, r.answered_within_target, r.service_level_calls,
-       r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds,
-       r.busy_seconds, r.ready_seconds, r.not_ready_seconds
-  FROM ccroute.report_agent_day_rows r;
-
-CREATE VIEW ccroute.report_presence_periods WITH (security_invoker = true) AS
-SELECT '15min'::text AS grain, r.bucket_start AS period_start,
-       r.tenant_id, r.agent_id, r.presence, r.reason, r.seconds
-  FROM ccroute.report_presence_15min_rows r
-UNION ALL
-SELECT '30min'::text, r.start_30min,
-       r.tenant_id, r.agent_id, r.presence, r.reason, r.seconds
-  FROM ccroute.report_presence_15min_rows r
-UNION ALL
-SELECT '60min'::text, r.start_60min,
-       r.tenant_id, r.agent_id, r.presence, r.reason, r.seconds
-  FROM ccroute.report_presence_15min_rows r
-UNION ALL
-SELECT 'day'::text, r.start_day,
-       r.tenant_id, r.agent_id, r.presence, r.reason, r.seconds
-  FROM ccroute.report_presence_day_rows r
-UNION ALL
-SELECT 'month'::text, r.start_month,
-       r.tenant_id, r.agent_id, r.presence, r.reason, r.seconds
-  FROM ccroute.report_presence_day_rows r;
+-- Each row once per grain, with the start of its period there: one SELECT per grain, a
+-- constant grain in each, so that a filter on grain leaves only its own branch at plan time.
+DO $periods$
+DECLARE
+    measures constant text := 'r.calls, r.offered, r.answered, r.abandoned, r.short_abandoned, '
+        'r.other_unanswered, r.answered_within_target, r.service_level_calls, '
+        'r.wait_seconds_answered, r.talk_seconds, r.wrap_up_seconds, r.longest_wait_seconds';
+    d record;
+BEGIN
+    FOR d IN SELECT * FROM (VALUES
+            ('did', 'r.did, ' || measures),
+            ('skill', 'r.skill_id, ' || measures),
+            ('agent', 'r.agent_id, ' || measures || ', r.busy_seconds, r.ready_seconds, r.not_ready_seconds'),
+            ('presence', 'r.agent_id, r.presence, r.reason, r.seconds')) AS v (dim, cols) LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE VIEW ccroute.%1$I WITH (security_invoker = true) AS '
+            'SELECT ''15min''::text AS grain, r.bucket_start AS period_start, r.tenant_id, %2$s FROM ccroute.%3$I r '
+            'UNION ALL SELECT ''30min''::text, r.start_30min, r.tenant_id, %2$s FROM ccroute.%3$I r '
+            'UNION ALL SELECT ''60min''::text, r.start_60min, r.tenant_id, %2$s FROM ccroute.%3$I r '
+            'UNION ALL SELECT ''day''::text, r.start_day, r.tenant_id, %2$s FROM ccroute.%4$I r '
+            'UNION ALL SELECT ''month''::text, r.start_month, r.tenant_id, %2$s FROM ccroute.%4$I r',
+            'report_' || d.dim || '_periods', d.cols,
+            'report_' || d.dim || '_15min_rows', 'report_' || d.dim || '_day_rows');
+    END LOOP;
+END
+$periods$;
 
 -- The end of a period, and its start on the tenant's wall clock.
 CREATE FUNCTION ccroute.report_period_end(p_grain text, p_start timestamptz, p_zone text)

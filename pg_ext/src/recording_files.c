@@ -140,9 +140,13 @@ open_parent(const char *path, char **leaf, const char **problem)
 	return dir;
 }
 
-/* NULL when the file may be removed, "missing" when there is nothing to remove, else why not. */
+/*
+ * NULL when the file may be removed, "missing" when there is nothing to remove, else why not.
+ * With dir_out, a file that may be removed is left with its folder open in *dir_out (for the
+ * caller to remove it from that very folder, no link followed) and its name in *leaf_out.
+ */
 static const char *
-file_problem(const char *path)
+examine(const char *path, int *dir_out, char **leaf_out)
 {
 	const char *problem = path_problem(path);
 	char	   *leaf;
@@ -160,6 +164,12 @@ file_problem(const char *path)
 		problem = "the file is a symbolic link";
 	else if (!S_ISREG(st.st_mode))
 		problem = "the path is not a regular file";
+	if (problem == NULL && dir_out != NULL)
+	{
+		*dir_out = dir;
+		*leaf_out = leaf;
+		return NULL;
+	}
 	close(dir);
 	return problem;
 }
@@ -171,11 +181,10 @@ remove_now(const char *path)
 	char	   *leaf;
 	const char *problem;
 	int			dir;
-	struct stat st;
 	char	   *copy;
 	char	   *slash;
 
-	problem = file_problem(path);
+	problem = examine(path, &dir, &leaf);
 	if (problem != NULL)
 	{
 		if (strcmp(problem, "missing") != 0)
@@ -183,12 +192,7 @@ remove_now(const char *path)
 					(errmsg("recording file \"%s\" was not removed: %s", path, problem)));
 		return;
 	}
-	dir = open_parent(path, &leaf, &problem);
-	if (dir < 0)
-		return;
-	/* Checked again on the very directory it is removed from: no link is followed. */
-	if (fstatat(dir, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)
-		&& unlinkat(dir, leaf, 0) != 0)
+	if (unlinkat(dir, leaf, 0) != 0)
 		ereport(WARNING,
 				(errmsg("recording file \"%s\" could not be removed: %m", path)));
 	close(dir);
@@ -274,7 +278,7 @@ PG_FUNCTION_INFO_V1(ccroute_recording_file_problem);
 Datum
 ccroute_recording_file_problem(PG_FUNCTION_ARGS)
 {
-	const char *problem = file_problem(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	const char *problem = examine(text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL, NULL);
 
 	if (problem == NULL)
 		PG_RETURN_NULL();
@@ -292,7 +296,7 @@ Datum
 ccroute_remove_recording_file(PG_FUNCTION_ARGS)
 {
 	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	const char *problem = file_problem(path);
+	const char *problem = examine(path, NULL, NULL);
 	MemoryContext old;
 	PendingRemoval *r;
 

@@ -130,8 +130,8 @@ check_eq "fixture: the source holds rows of every kind (people, credentials, ses
 		AND (SELECT count(*) FROM ccroute.routing_rule) = 2 AND (SELECT count(*) FROM ccroute.person_device) = 2
 		AND (SELECT count(*) FROM ccroute.month_partitions('ccroute.call_history')) >= 3
 		AND (SELECT count(*) FROM ccroute.call_history h WHERE tableoid <> 'ccroute.call_history_default'::regclass) = 2")"
-check_le "fixture: the comparison covers at least 30 tables and 11 sequences" 0 \
-	$((41 - $(grep -c '^table \|^sequence ' "$STACK_DIR/source.state")))
+check_eq "fixture: the comparison covers at least 30 tables and 11 sequences" "t t" \
+	"$([ "$(grep -c '^table ' "$STACK_DIR/source.state")" -ge 30 ] && echo t) $([ "$(grep -c '^sequence ' "$STACK_DIR/source.state")" -ge 11 ] && echo t)"
 
 # --- The backup, as the nightly job takes it (as root: it runs as postgres).
 t0=$(date +%s%N)
@@ -144,7 +144,7 @@ check_eq "the generation holds the dump, the roles, the settings, the counts, th
 	"SHA256SUMS ccroute.dump contents.txt database.sql globals.sql info rows.txt server-settings.txt" \
 	"$(ls "$gen" 2>/dev/null | tr '\n' ' ' | sed 's/ $//')"
 check_eq "2027-01-10 is a Sunday: the generation is kept as a weekly one too (same files, hard links)" \
-	"$(stat -c %i "$gen/ccroute.dump" 2>/dev/null)" "$(stat -c %i "$backups/weekly/2027-01-10/ccroute.dump" 2>/dev/null)"
+	"$(stat -c %i "$gen/ccroute.dump" 2>/dev/null || echo 'no daily dump')" "$(stat -c %i "$backups/weekly/2027-01-10/ccroute.dump" 2>/dev/null)"
 check_eq "the archive holds the rows of the extension's tables (the tenants' row is in it)" "1" \
 	"$(pg_restore -a -t tenant -f - "$gen/ccroute.dump" 2>/dev/null | grep -c '^[0-9]*	acme	')"
 check_eq "the generation is readable by no one but its owner" "drwx------ postgres" \

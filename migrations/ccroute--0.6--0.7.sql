@@ -1234,6 +1234,11 @@ CREATE TABLE ccroute.report_presence_day (
     seconds                 numeric NOT NULL
 ) PARTITION BY RANGE (start_day);
 
+-- Each roll-up: its default partition, one index per grain (a view's filter on period_start
+-- becomes a range on one of them), row security, and the reports' readers. Like history's, the
+-- default partitions let the maintenance in: it moves a month's rows out of them into the
+-- month's partition when it makes one.
+SELECT ccroute.protect_table('ccroute.report_rollup_state', true, false);
 DO $rollups$
 DECLARE
     t text;
@@ -1244,42 +1249,23 @@ BEGIN
                              'report_agent_day', 'report_presence_day'] LOOP
         EXECUTE pg_catalog.format('CREATE TABLE ccroute.%I PARTITION OF ccroute.%I DEFAULT',
                                   t || '_default', t);
-        -- One index per grain: a view's filter on period_start becomes a range on one of them.
         FOREACH c IN ARRAY CASE WHEN t LIKE '%_day'
                                 THEN ARRAY['start_day', 'start_month']
                                 ELSE ARRAY['bucket_start', 'start_30min', 'start_60min'] END LOOP
             EXECUTE pg_catalog.format('CREATE INDEX %I ON ccroute.%I (tenant_id, %I)',
                                       t || '_by_' || c, t, c);
         END LOOP;
+        PERFORM ccroute.protect_table(pg_catalog.format('ccroute.%I', t)::regclass, true, false);
+        PERFORM ccroute.protect_table(pg_catalog.format('ccroute.%I', t || '_default')::regclass, false, false);
+        EXECUTE pg_catalog.format('CREATE POLICY maintenance ON ccroute.%I USING (ccroute.maintenance_mode())
+                                      WITH CHECK (ccroute.maintenance_mode())', t || '_default');
+        EXECUTE pg_catalog.format('REVOKE ALL ON ccroute.%I FROM PUBLIC', t);
+        EXECUTE pg_catalog.format('GRANT SELECT ON ccroute.%I TO ccroute_analyst, ccroute_tenant_admin, ccroute_supervisor', t);
     END LOOP;
 END
 $rollups$;
-
-SELECT ccroute.protect_table(t::regclass, tenant_policy, false)
-  FROM (VALUES ('ccroute.report_rollup_state', true),
-               ('ccroute.report_did_15min', true), ('ccroute.report_did_15min_default', false),
-               ('ccroute.report_skill_15min', true), ('ccroute.report_skill_15min_default', false),
-               ('ccroute.report_agent_15min', true), ('ccroute.report_agent_15min_default', false),
-               ('ccroute.report_presence_15min', true), ('ccroute.report_presence_15min_default', false),
-               ('ccroute.report_did_day', true), ('ccroute.report_did_day_default', false),
-               ('ccroute.report_skill_day', true), ('ccroute.report_skill_day_default', false),
-               ('ccroute.report_agent_day', true), ('ccroute.report_agent_day_default', false),
-               ('ccroute.report_presence_day', true), ('ccroute.report_presence_day_default', false))
-       AS v (t, tenant_policy);
--- Like history's, the default partitions let the maintenance in: it moves a month's rows out
--- of them into the month's partition when it makes one.
-DO $maintenance$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['report_did_15min', 'report_skill_15min', 'report_agent_15min',
-                             'report_presence_15min', 'report_did_day', 'report_skill_day',
-                             'report_agent_day', 'report_presence_day'] LOOP
-        EXECUTE pg_catalog.format('CREATE POLICY maintenance ON ccroute.%I USING (ccroute.maintenance_mode())
-                                      WITH CHECK (ccroute.maintenance_mode())', t || '_default');
-    END LOOP;
-END
-$maintenance$;
+REVOKE ALL ON ccroute.report_rollup_state FROM PUBLIC;
+GRANT SELECT ON ccroute.report_rollup_state TO ccroute_analyst, ccroute_tenant_admin, ccroute_supervisor;
 
 ------------------------------------------------------------------------------------------------
 -- The two sources, for one tenant and a span of time. Both the roll-up and the views' live
@@ -1878,13 +1864,6 @@ BEGIN
     END LOOP;
 END
 $owners$;
-REVOKE ALL ON ccroute.report_rollup_state, ccroute.report_did_15min, ccroute.report_skill_15min,
-    ccroute.report_agent_15min, ccroute.report_presence_15min, ccroute.report_did_day,
-    ccroute.report_skill_day, ccroute.report_agent_day, ccroute.report_presence_day FROM PUBLIC;
-GRANT SELECT ON ccroute.report_rollup_state, ccroute.report_did_15min, ccroute.report_skill_15min,
-    ccroute.report_agent_15min, ccroute.report_presence_15min, ccroute.report_did_day,
-    ccroute.report_skill_day, ccroute.report_agent_day, ccroute.report_presence_day
-    TO ccroute_analyst, ccroute_tenant_admin, ccroute_supervisor;
 
 ALTER FUNCTION ccroute.report_calls(bigint, timestamptz, timestamptz) OWNER TO ccroute_owner;
 ALTER FUNCTION ccroute.report_presence(bigint, timestamptz, timestamptz) OWNER TO ccroute_owner;

@@ -41,20 +41,7 @@ primary=pg
 standby=pg2
 phones=$(stack_agent_start phones agent_answer.xml) && pbx=$(stack_agent_start pbx agent_answer.xml) ||
 	{ tap_not_ok "sipp phones start"; exit 1; }
-psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba <<SQL || { tap_not_ok "fixture"; exit 1; }
-SELECT ccroute.create_tenant('load');
-SELECT ccroute.create_person('load', 'tenant_admin', 'admin', 'Admin');
-SQL
-psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U load.admin <<SQL || { tap_not_ok "fixture"; exit 1; }
-SELECT ccroute.set_call_settings(p_ring_timeout_seconds => 5, p_max_no_answers => 100);
-INSERT INTO ccroute.skill (name) VALUES ('all');
-INSERT INTO ccroute.agent (name, extension, contact_uri, wrapup_seconds)
-SELECT 'Agent ' || i, (100 + i)::text, 'sip:a' || i || '@127.0.0.1:$phones', 0 FROM generate_series(1, $AGENTS) i;
-INSERT INTO ccroute.agent_skill (agent_id, skill_id) SELECT agent_id, skill_id FROM ccroute.agent, ccroute.skill;
-SELECT count(ccroute.set_agent_state(extension, 'ready')) FROM ccroute.agent;
-SQL
-psql -X -q -o /dev/null -U dba -c "SELECT ccroute.add_did('load', '+81355500000', 'all')"
-printf 'SEQUENTIAL\n+81355500000;+819055500000;\n' >"$STACK_DIR/load.csv"
+stack_load_fixture "$AGENTS" "$phones" || { tap_not_ok "fixture"; exit 1; }
 KAM_DEFINES=(-A "FALLBACK_URI=\"sip:pbx@127.0.0.1:$pbx\"" -A "DB_TIMEOUT_MS=$DEADLINE_MS" -A "CHILDREN=$CHILDREN")
 ha_kamailio_start kam1 "${KAM_DEFINES[@]}" && ha_kamailio_start kam2 "${KAM_DEFINES[@]}" ||
 	{ tap_not_ok "two proxies start"; exit 1; }

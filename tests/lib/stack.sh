@@ -169,6 +169,27 @@ stack_kamailio_stop() {
 	STACK_KAM_PID=
 }
 
+# stack_load_fixture AGENTS PHONES_PORT: the load tests' tenant "load": AGENTS ready agents with
+# no wrap-up on the sipp phones at PHONES_PORT, one skill, the DID +81355500000, and the callers'
+# injection file $STACK_DIR/load.csv. Fails if any statement does.
+stack_load_fixture() {
+	local agents=$1 phones=$2
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba <<SQL || return 1
+SELECT ccroute.create_tenant('load');
+SELECT ccroute.create_person('load', 'tenant_admin', 'admin', 'Admin');
+SQL
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U load.admin <<SQL || return 1
+SELECT ccroute.set_call_settings(p_ring_timeout_seconds => 5, p_max_no_answers => 100);
+INSERT INTO ccroute.skill (name) VALUES ('all');
+INSERT INTO ccroute.agent (name, extension, contact_uri, wrapup_seconds)
+SELECT 'Agent ' || i, (100 + i)::text, 'sip:a' || i || '@127.0.0.1:$phones', 0 FROM generate_series(1, $agents) i;
+INSERT INTO ccroute.agent_skill (agent_id, skill_id) SELECT agent_id, skill_id FROM ccroute.agent, ccroute.skill;
+SELECT count(ccroute.set_agent_state(extension, 'ready')) FROM ccroute.agent;
+SQL
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -U dba -c "SELECT ccroute.add_did('load', '+81355500000', 'all')" || return 1
+	printf 'SEQUENTIAL\n+81355500000;+819055500000;\n' >"$STACK_DIR/load.csv"
+}
+
 # stack_agent_start NAME [SCENARIO]: a sipp phone that answers calls (or plays SCENARIO, a file
 # in tests/sipp); prints its port. Calls it receives are logged, one Call-ID a line, in
 # $STACK_DIR/agents/NAME.calls.

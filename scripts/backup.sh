@@ -136,11 +136,11 @@ sql -c "SELECT name || ' = ' || setting || ' (' || source || ')' FROM pg_catalog
 sql -v db="$dbname" -v date="$date" >"$work/info" <<-'SQL' || die "reading the database's facts failed; nothing was rotated"
 	SELECT 'date=' || :'date' UNION ALL
 	SELECT 'taken_at=' || now() UNION ALL
-	SELECT 'dbname=' || datname FROM pg_catalog.pg_database WHERE datname = :'db' UNION ALL
-	SELECT 'owner=' || pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = :'db' UNION ALL
-	SELECT 'encoding=' || pg_catalog.pg_encoding_to_char(encoding) FROM pg_catalog.pg_database WHERE datname = :'db' UNION ALL
-	SELECT 'collate=' || datcollate FROM pg_catalog.pg_database WHERE datname = :'db' UNION ALL
-	SELECT 'ctype=' || datctype FROM pg_catalog.pg_database WHERE datname = :'db' UNION ALL
+	SELECT v.fact FROM pg_catalog.pg_database d,
+	       LATERAL (VALUES ('dbname=' || d.datname), ('owner=' || pg_catalog.pg_get_userbyid(d.datdba)),
+	                       ('encoding=' || pg_catalog.pg_encoding_to_char(d.encoding)),
+	                       ('collate=' || d.datcollate), ('ctype=' || d.datctype)) v (fact)
+	 WHERE d.datname = :'db' UNION ALL
 	SELECT 'server_version=' || current_setting('server_version') UNION ALL
 	SELECT 'ccroute_version=' || extversion FROM pg_catalog.pg_extension WHERE extname = 'ccroute'
 SQL

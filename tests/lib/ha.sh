@@ -111,12 +111,7 @@ ha_pg_stop() {
 	data=$(ha_data "$1")
 	[ -f "$data/postmaster.pid" ] || return 0
 	ha_pg_thaw "$1"
-	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
-	data=$(readlink -f "$data")
-	for _ in $(seq 1 100); do
-		stack_pg_processes_in "$data" || return 0
-		sleep 0.1
-	done
+	stack_pg_stop_in "$data"
 }
 
 # ha_pg_pids NODE: the postmaster and its children.

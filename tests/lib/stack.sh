@@ -93,12 +93,17 @@ stack_pg_start() {
 # stack_pg_stop: stops the cluster at once, as a crash would (its data stays for a restart).
 stack_pg_stop() {
 	[ -n "${STACK_PG_STARTED:-}" ] || return 0
-	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$STACK_DIR/pg/data" -m immediate -w stop >/dev/null 2>&1
+	stack_pg_stop_in "$STACK_DIR/pg/data"
 	STACK_PG_STARTED=
-	# The server's processes work in its data folder: wait (up to 10 s) until the last is gone,
-	# since a new server refuses to start while one still holds the old shared memory.
+}
+
+# stack_pg_stop_in DATA: the server of data folder DATA stopped at once, as a crash would. Its
+# processes work in DATA: waits (up to 10 s) until the last is gone, since a new server refuses
+# to start while one still holds the old shared memory.
+stack_pg_stop_in() {
 	local data
-	data=$(readlink -f "$STACK_DIR/pg/data")
+	stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$1" -m immediate -w stop >/dev/null 2>&1
+	data=$(readlink -f "$1")
 	for _ in $(seq 1 100); do
 		stack_pg_processes_in "$data" || return 0
 		sleep 0.1
@@ -248,7 +253,7 @@ stack_stop() {
 		[ -f "$data/postmaster.pid" ] || continue
 		pid=$(head -n 1 "$data/postmaster.pid")
 		kill -CONT "$pid" $(pgrep -P "$pid") 2>/dev/null
-		stack_as_pg "$STACK_PG_BIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
+		stack_pg_stop_in "$data"
 	done
 	stack_pg_stop || true
 	if [ -n "${STACK_DIR:-}" ] && [ -z "${CCROUTE_KEEP:-}" ]; then rm -rf "$STACK_DIR"; fi

@@ -20,7 +20,9 @@
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
+#include "call_end.h"
 #include "spi_util.h"
 #include "tenant_context.h"
 
@@ -38,7 +40,6 @@ PG_FUNCTION_INFO_V1(ccroute_call_events);
 static SPIPlanPtr ringing_plan;
 static SPIPlanPtr answered_plan;
 static SPIPlanPtr end_plan;
-static SPIPlanPtr end_one_plan;
 
 /* The statement that ends calls, over the events "e" that events_sql gives. */
 static SPIPlanPtr
@@ -143,12 +144,10 @@ prepare_event_plans(void)
 	/*
 	 * An answered agent goes to wrap-up (or is ready at once) with its day's counters updated;
 	 * an agent whose phone was still ringing is free again, keeping its place. The calls that
-	 * end come from "e": the batch's ends of the tenant, or, for the commonest batch (one end
-	 * of the tenant's) that one call ($2, $3, $4), without the batch's unnest and grouping.
+	 * end come from "e": the batch's ends of the tenant. (A tenant's single end, the commonest
+	 * batch, is done row by row instead: end_one.)
 	 */
 	end_plan = prepare_end(BATCH_EVENTS("('ended', 'abandoned')"), 6, BATCH_TYPES);
-	end_one_plan = prepare_end("SELECT $2 AS c, $3 AS at, $4 AS st", 4,
-							   (Oid[]) {INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID});
 }
 
 /* The number of elements of an array argument, -1 for NULL (SQL's cardinality(NULL)). */
@@ -212,26 +211,17 @@ run_count(SPIPlanPtr plan, Datum *values, const char *nulls)
 	return DatumGetInt64(col(0, 1, &isnull));
 }
 
-/* A tenant's one end in the batch: its call, its time and its status (null when the batch has
- * none for it: the statuses may be fewer than the events). */
+/* A tenant's one end in the batch, the commonest batch, row by row (call_end.c): the same
+ * change as end_plan's, without a statement's start-up. Its status is null when the batch has
+ * none for it (the statuses may be fewer than the events). */
 static int64
 end_one(TenantEvents *g, Datum *calls, Datum *times, Datum *statuses, int nstatuses, bool *snull)
 {
 	int			i = g->last_end;
-	Datum		v[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	bool		has_status = i < nstatuses && !snull[i];
 
-	v[0] = Int64GetDatum(g->tenant_id);
-	v[1] = calls[i];
-	v[2] = times[i];
-	if (i < nstatuses && !snull[i])
-		v[3] = statuses[i];
-	else
-	{
-		v[3] = (Datum) 0;
-		nulls[3] = 'n';
-	}
-	return run_count(end_one_plan, v, nulls);
+	return ccroute_end_call(g->tenant_id, DatumGetInt64(calls[i]), DatumGetTimestampTz(times[i]),
+							has_status, has_status ? DatumGetInt32(statuses[i]) : 0);
 }
 
 /*

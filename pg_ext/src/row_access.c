@@ -1,0 +1,340 @@
+/*
+ * row_access.c: the per-call path's reads and row changes without a plan.
+ *
+ * Each statement that goes through SPI, even with a plan kept for the backend's life, pays
+ * the executor's start and end: a node tree built, expression states compiled, row-level
+ * security quals added, check constraints and trigger conditions parsed again from their
+ * stored text. The router and the end of a call are a handful of rows read and changed by
+ * key; in a perf profile of whole calls at one client, their statements' start-up, joins and
+ * expressions took more time than the rows' own reads and writes.
+ *
+ * So the few statements of the per-call path are done here the way logical replication
+ * applies a row change (PostgreSQL's execReplication.c, whose functions these call): rows
+ * are found through an index by key, locked with the executor's own table access calls, and
+ * written by ExecSimpleRelationInsert/Update/Delete, which check the constraints, keep every
+ * index (partial ones too) and queue the row triggers, fired at row_work_end as at the end of
+ * a statement. Inserts into a partitioned table go through the executor's tuple routing.
+ *
+ * Row-level security does not apply here: these functions see every tenant's rows. They are
+ * called only from the router's and the events' SECURITY DEFINER functions, which name the
+ * tenant in every key they look up (the dialed number's tenant, or the proxy's event's).
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "executor/execPartition.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "row_access.h"
+
+static Oid
+ccroute_namespace(void)
+{
+	return get_namespace_oid("ccroute", false);
+}
+
+Oid
+row_index(const char *name)
+{
+	Oid			oid = get_relname_relid(name, ccroute_namespace());
+
+	if (!OidIsValid(oid))
+		elog(ERROR, "ccroute: index \"%s\" is missing", name);
+	return oid;
+}
+
+AttrNumber
+row_att(RowRel *r, const char *name)
+{
+	TupleDesc	desc = RelationGetDescr(r->rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0)
+			return a->attnum;
+	}
+	elog(ERROR, "ccroute: column \"%s\" of \"%s\" is missing", name, RelationGetRelationName(r->rel));
+	return InvalidAttrNumber;	/* not reached */
+}
+
+void
+row_work_begin(RowWork *w, int n, const char *const *tables, const bool *writable)
+{
+	Oid			nsp = ccroute_namespace();
+	List	   *rtable = NIL;
+	MemoryContext old;
+
+	Assert(n <= ROW_MAX_RELS);
+	memset(w, 0, sizeof(*w));
+	w->cxt = AllocSetContextCreate(CurrentMemoryContext, "ccroute row work", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(w->cxt);
+
+	/* As SPI does for each statement of a volatile function: see what came before. */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	w->estate = CreateExecutorState();
+	w->estate->es_snapshot = GetActiveSnapshot();
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	w->nrels = n;
+	for (int i = 0; i < n; i++)
+	{
+		Oid			relid = get_relname_relid(tables[i], nsp);
+		LOCKMODE	mode = writable[i] ? RowExclusiveLock : AccessShareLock;
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "ccroute: table \"%s\" is missing", tables[i]);
+		w->rels[i].rel = table_open(relid, mode);
+		rte->rtekind = RTE_RELATION;
+		rte->relid = relid;
+		rte->relkind = w->rels[i].rel->rd_rel->relkind;
+		rte->rellockmode = mode;
+		rtable = lappend(rtable, rte);
+		w->rels[i].found = table_slot_create(w->rels[i].rel, &w->estate->es_tupleTable);
+		w->rels[i].next = table_slot_create(w->rels[i].rel, &w->estate->es_tupleTable);
+	}
+	ExecInitRangeTable(w->estate, rtable);
+	for (int i = 0; i < n; i++)
+	{
+		RowRel	   *r = &w->rels[i];
+
+		if (!writable[i])
+			continue;
+		r->rri = makeNode(ResultRelInfo);
+		InitResultRelInfo(r->rri, r->rel, i + 1, NULL, 0);
+		/* A partitioned table's rows and index entries are its partitions'. */
+		if (r->rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+			ExecOpenIndices(r->rri, false);
+	}
+	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
+	AfterTriggerBeginQuery();
+	MemoryContextSwitchTo(old);
+}
+
+void
+row_work_end(RowWork *w)
+{
+	MemoryContext old = MemoryContextSwitchTo(w->cxt);
+
+	AfterTriggerEndQuery(w->estate);
+	EvalPlanQualEnd(&w->epq);
+	for (int i = 0; i < w->nrels; i++)
+	{
+		if (w->rels[i].rri)
+			ExecCloseIndices(w->rels[i].rri);
+		/* Locks are kept until the transaction ends, as a statement's are. */
+		table_close(w->rels[i].rel, NoLock);
+	}
+	ExecCloseResultRelations(w->estate);
+	ExecCloseRangeTableRelations(w->estate);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	FreeExecutorState(w->estate);
+	PopActiveSnapshot();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(w->cxt);
+}
+
+/* Equality keys on the first nkeys columns of the index, by its operator classes. */
+static void
+equality_keys(Relation index, int nkeys, const Datum *keys, ScanKey skey)
+{
+	for (int i = 0; i < nkeys; i++)
+	{
+		Oid			type = index->rd_opcintype[i];
+		Oid			op = get_opfamily_member(index->rd_opfamily[i], type, type, BTEqualStrategyNumber);
+
+		if (!OidIsValid(op))
+			elog(ERROR, "ccroute: no equality operator for column %d of index \"%s\"", i + 1,
+				 RelationGetRelationName(index));
+		ScanKeyInit(&skey[i], i + 1, BTEqualStrategyNumber, get_opcode(op), keys[i]);
+		skey[i].sk_collation = index->rd_indcollation[i];
+	}
+}
+
+IndexScanDesc
+row_scan_begin(RowWork *w, RowRel *r, Oid indexoid, int nkeys, const Datum *keys)
+{
+	Relation	index = index_open(indexoid, AccessShareLock);
+	ScanKeyData skey[INDEX_MAX_KEYS];
+	IndexScanDesc scan;
+
+	Assert(nkeys <= IndexRelationGetNumberOfKeyAttributes(index));
+	equality_keys(index, nkeys, keys, skey);
+	scan = index_beginscan(r->rel, index, w->estate->es_snapshot, nkeys, 0);
+	index_rescan(scan, skey, nkeys, NULL, 0);
+	return scan;
+}
+
+bool
+row_scan_next(IndexScanDesc scan, RowRel *r)
+{
+	return index_getnext_slot(scan, ForwardScanDirection, r->found);
+}
+
+void
+row_scan_end(IndexScanDesc scan)
+{
+	Relation	index = scan->indexRelation;
+
+	index_endscan(scan);
+	index_close(index, NoLock);
+}
+
+bool
+row_fetch(RowWork *w, RowRel *r, Oid index, int nkeys, const Datum *keys)
+{
+	IndexScanDesc scan = row_scan_begin(w, r, index, nkeys, keys);
+	bool		found = row_scan_next(scan, r);
+
+	row_scan_end(scan);
+	return found;
+}
+
+bool
+row_lock(RowWork *w, RowRel *r, LockWaitPolicy wait)
+{
+	TM_FailureData tmfd;
+	TM_Result	res;
+	int			flags = 0;
+
+	/* As the executor locks a row for UPDATE: in read committed, the row's latest version. */
+	if (!IsolationUsesXactSnapshot())
+		flags |= TUPLE_LOCK_FLAG_FIND_LAST_VERSION;
+	res = table_tuple_lock(r->rel, &r->found->tts_tid, w->estate->es_snapshot, r->found,
+						   w->estate->es_output_cid, LockTupleExclusive, wait, flags, &tmfd);
+	switch (res)
+	{
+		case TM_Ok:
+			return true;
+		case TM_WouldBlock:
+			return false;
+		case TM_SelfModified:
+			/* Changed by a later command of this transaction: not this call's to take. */
+			return false;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			return false;
+		default:
+			elog(ERROR, "ccroute: unexpected row lock result %d", (int) res);
+	}
+	return false;				/* not reached */
+}
+
+Datum
+row_get(RowRel *r, AttrNumber att, bool *isnull)
+{
+	return slot_getattr(r->found, att, isnull);
+}
+
+void
+row_next_from_found(RowRel *r)
+{
+	TupleTableSlot *s = r->next;
+	int			natts = s->tts_tupleDescriptor->natts;
+
+	ExecClearTuple(s);
+	slot_getallattrs(r->found);
+	memcpy(s->tts_values, r->found->tts_values, sizeof(Datum) * natts);
+	memcpy(s->tts_isnull, r->found->tts_isnull, sizeof(bool) * natts);
+	ExecStoreVirtualTuple(s);
+}
+
+void
+row_next_empty(RowRel *r)
+{
+	TupleTableSlot *s = r->next;
+	int			natts = s->tts_tupleDescriptor->natts;
+
+	ExecClearTuple(s);
+	for (int i = 0; i < natts; i++)
+	{
+		s->tts_values[i] = (Datum) 0;
+		s->tts_isnull[i] = true;
+	}
+	ExecStoreVirtualTuple(s);
+}
+
+void
+row_set(RowRel *r, AttrNumber att, Datum value, bool isnull)
+{
+	r->next->tts_values[att - 1] = isnull ? (Datum) 0 : value;
+	r->next->tts_isnull[att - 1] = isnull;
+}
+
+void
+row_insert(RowWork *w, RowRel *r)
+{
+	EState	   *estate = w->estate;
+	ResultRelInfo *target = r->rri;
+	TupleTableSlot *slot = r->next;
+	ModifyTableState *mt = NULL;
+	PartitionTupleRouting *proute = NULL;
+
+	if (r->rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		TupleConversionMap *map;
+
+		/* The executor's routing, with the stand-in for a plan node that logical
+		 * replication's apply uses too. */
+		mt = makeNode(ModifyTableState);
+		mt->ps.plan = NULL;
+		mt->ps.state = estate;
+		mt->operation = CMD_INSERT;
+		mt->resultRelInfo = r->rri;
+		mt->rootResultRelInfo = r->rri;
+		proute = ExecSetupPartitionTupleRouting(estate, r->rel);
+		target = ExecFindPartition(mt, r->rri, proute, slot, estate);
+		map = target->ri_RootToPartitionMap;
+		if (map)
+		{
+			TupleTableSlot *part = target->ri_PartitionTupleSlot;
+
+			if (part == NULL)
+				part = table_slot_create(target->ri_RelationDesc, &estate->es_tupleTable);
+			slot = execute_attr_map_slot(map->attrMap, slot, part);
+		}
+	}
+	ExecSimpleRelationInsert(target, estate, slot);
+	if (proute)
+		ExecCleanupTupleRouting(mt, proute);
+	ResetPerTupleExprContext(estate);
+}
+
+void
+row_update(RowWork *w, RowRel *r)
+{
+	ExecSimpleRelationUpdate(r->rri, w->estate, &w->epq, r->found, r->next);
+	ResetPerTupleExprContext(w->estate);
+}
+
+void
+row_delete(RowWork *w, RowRel *r)
+{
+	ExecSimpleRelationDelete(r->rri, w->estate, &w->epq, r->found);
+	ResetPerTupleExprContext(w->estate);
+}
+
+bool
+row_text_is(Datum d, const char *s)
+{
+	text	   *t = DatumGetTextPP(d);
+	size_t		len = VARSIZE_ANY_EXHDR(t);
+
+	return len == strlen(s) && memcmp(VARDATA_ANY(t), s, len) == 0;
+}

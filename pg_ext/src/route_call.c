@@ -25,8 +25,10 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -43,6 +45,7 @@
 #include "config_cache.h"
 #include "input_check.h"
 #include "route_call.h"
+#include "row_access.h"
 #include "rule_call.h"
 #include "spi_util.h"
 #include "tenant_context.h"
@@ -122,6 +125,9 @@ typedef struct Call
 	int			rule_version;	/* the rule that ran (0: try_rule's source) */
 	StringInfo	rule;			/* what the rule did, for the explanation; NULL: no rule */
 	struct FirstLook *looked;	/* the rule's first look, reused by the first hop */
+
+	RowWork		rows;			/* the rows read and changed by key (call_rows) */
+	bool		rows_open;
 } Call;
 
 /* The first look at a skill's candidates, kept to be used once more. */
@@ -151,13 +157,9 @@ typedef struct Decision
 typedef struct Plans
 {
 	SPIPlanPtr	live;			/* this call if it is live, and the tenant's live calls */
-	SPIPlanPtr	by_idle;		/* the tenant's available agents, longest idle first */
-	SPIPlanPtr	by_offer;		/* the tenant's available agents, least recently offered first */
 	SPIPlanPtr	available;		/* available agents, in no order */
 	SPIPlanPtr	everyone;		/* every agent of the skill, for explaining a refusal */
 	SPIPlanPtr	expire;
-	SPIPlanPtr	reserve;
-	SPIPlanPtr	insert_live;
 	SPIPlanPtr	reroute_live;
 	SPIPlanPtr	finish_live;
 	SPIPlanPtr	insert_history;
@@ -202,17 +204,6 @@ ccroute_define_router_settings(void)
 	" WHERE s.tenant_id OPERATOR(pg_catalog.=) $1 AND s.state IN ('ready', 'wrap_up') " \
 	"   AND (s.state OPERATOR(pg_catalog.=) 'ready' OR s.available_at OPERATOR(pg_catalog.<=) now())"
 
-/* The tenant's available agents in one strategy's order, straight from its partial index, a
- * page at a time: $2 is the ordering value to continue after, $3 how many. */
-#define ORDERED_SQL(column, nulls) \
-	"SELECT agent_id, coalesce(extract(epoch FROM " column "), 0)::float8, " \
-	"       extract(epoch FROM idle_since)::float8 " \
-	"  FROM ccroute.agent_state " \
-	" WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND state IN ('ready', 'wrap_up') " \
-	"   AND (state OPERATOR(pg_catalog.=) 'ready' OR available_at OPERATOR(pg_catalog.<=) now()) " \
-	"   AND ($2 IS NULL OR coalesce(extract(epoch FROM " column "), 0)::float8 OPERATOR(pg_catalog.>=) $2) " \
-	" ORDER BY " column nulls " LIMIT $3"
-
 #define RECORD_TYPES (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, \
 							  INT8OID, INT8OID, JSONBOID, INT4OID, TEXTOID, TEXTOID}
 
@@ -235,11 +226,6 @@ prepare_plans(void)
 		"  LEFT JOIN ccroute.live_call l ON l.tenant_id OPERATOR(pg_catalog.=) $1 "
 		"        AND l.call_id OPERATOR(pg_catalog.=) $2",
 		2, (Oid[]) {INT8OID, TEXTOID});
-	/* The available agents of the skill; for the two commonest strategies straight from an
-	 * index in the strategy's order, so that only the first few are read. */
-	plans.by_idle = ccroute_prepare_kept(ORDERED_SQL("idle_since", ""), 3, (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
-	plans.by_offer = ccroute_prepare_kept(ORDERED_SQL("last_offered_at", " NULLS FIRST"), 3,
-							 (Oid[]) {INT8OID, FLOAT8OID, INT8OID});
 	plans.available = ccroute_prepare_kept(AVAILABLE_SQL, 5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
 	plans.everyone = ccroute_prepare_kept(
 		"SELECT x.proficiency, "
@@ -252,43 +238,6 @@ prepare_plans(void)
 		" WHERE x.tenant_id OPERATOR(pg_catalog.=) $1 AND x.skill_id OPERATOR(pg_catalog.=) $2",
 		5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
 	plans.expire = ccroute_prepare_kept("SELECT ccroute.expire_reservation($1, $2)", 2, (Oid[]) {INT8OID, INT8OID});
-	/* Reserves the first of the candidates ($2, in order) that is still free, that nobody
-	 * holds (SKIP LOCKED: routers of one tenant, all starting from its longest idle agents,
-	 * pass each other in one statement instead of one statement per collision), and that has
-	 * an address: its fixed contact, its address in the tenant's domain ($4), or its phone
-	 * through the PSTN gateway ($5). Gives the address and the candidate's position. */
-	plans.reserve = ccroute_prepare_kept(
-		"UPDATE ccroute.agent_state s "
-		"   SET state = 'reserved', since = now(), available_at = NULL, reason = NULL, "
-		"       reserved_until = now() OPERATOR(pg_catalog.+) make_interval(secs => $3), last_offered_at = now() "
-		"  FROM (SELECT st.tenant_id, st.agent_id, c.ord, addr.uri "
-		"          FROM pg_catalog.unnest($2::pg_catalog.int8[]) WITH ORDINALITY AS c(agent_id, ord) "
-		"          JOIN ccroute.agent_state st ON st.tenant_id OPERATOR(pg_catalog.=) $1 "
-		"               AND st.agent_id OPERATOR(pg_catalog.=) c.agent_id "
-		"          JOIN ccroute.agent a ON a.tenant_id OPERATOR(pg_catalog.=) $1 "
-		"               AND a.agent_id OPERATOR(pg_catalog.=) c.agent_id "
-		"          CROSS JOIN LATERAL (SELECT CASE a.reach_via "
-		"            WHEN 'sip' THEN coalesce(a.contact_uri, 'sip:' OPERATOR(pg_catalog.||) a.extension OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||) $4) "
-		"            ELSE CASE WHEN $5 IS NULL THEN 'tel:' OPERATOR(pg_catalog.||) coalesce(a.mobile, a.landline) "
-		"                      ELSE 'sip:' OPERATOR(pg_catalog.||) CASE a.reach_via WHEN 'mobile' THEN a.mobile ELSE a.landline END "
-		"                           OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||) $5 END END AS uri) addr "
-		"         WHERE (st.state OPERATOR(pg_catalog.=) 'ready' OR (st.state OPERATOR(pg_catalog.=) 'wrap_up' "
-		"                AND st.available_at OPERATOR(pg_catalog.<=) now())) "
-		"           AND addr.uri IS NOT NULL "
-		"         ORDER BY c.ord LIMIT 1 "
-		"           FOR UPDATE OF st SKIP LOCKED) f "
-		" WHERE s.tenant_id OPERATOR(pg_catalog.=) f.tenant_id AND s.agent_id OPERATOR(pg_catalog.=) f.agent_id "
-		"RETURNING f.uri, f.ord",
-		5, (Oid[]) {INT8OID, INT8ARRAYOID, INT4OID, TEXTOID, TEXTOID});
-	/* The two ways to record a new call take the same parameters ($11-$13: the status,
-	 * reason and outcome of a call that goes straight to history). */
-	plans.insert_live = ccroute_prepare_kept(
-		"INSERT INTO ccroute.live_call (tenant_id, call_id, caller, dialed, facts, state, action, "
-		"       target, skill_id, agent_id, tried_agents, explanation, offered_at) "
-		"VALUES ($1, $2, $3, $4, $5, 'offered', $6, $7, $8, $9, "
-		"        CASE WHEN $9 IS NULL THEN '{}'::bigint[] ELSE ARRAY[$9] END, $10, clock_timestamp()) "
-		"RETURNING call_seq",
-		13, RECORD_TYPES);
 	plans.reroute_live = ccroute_prepare_kept(
 		"UPDATE ccroute.live_call SET state = 'offered', action = $3, target = $4, skill_id = $5, "
 		"       agent_id = $6, attempts = attempts OPERATOR(pg_catalog.+) 1, explanation = $7, offered_at = clock_timestamp(), "
@@ -299,6 +248,8 @@ prepare_plans(void)
 		"SELECT ccroute.finish_call(l, $3, $4, $5) FROM ccroute.live_call l "
 		" WHERE l.tenant_id OPERATOR(pg_catalog.=) $1 AND l.call_seq OPERATOR(pg_catalog.=) $2",
 		5, (Oid[]) {INT8OID, INT8OID, TEXTOID, INT4OID, TEXTOID});
+	/* A call that goes straight to history (a new call in progress is written row by row:
+	 * insert_live_call). */
 	plans.insert_history = ccroute_prepare_kept(
 		"INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts, "
 		"       action, target, skill_id, agent_id, explanation, sip_status, reason, outcome, "
@@ -367,6 +318,86 @@ run(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only, int expec
 		elog(ERROR, "ccroute: router query failed: %s", SPI_result_code_string(rc));
 }
 
+/* The tables the call reads and changes by key, row by row (row_access.c), instead of through
+ * statements: agent_state, agent, live_call. */
+enum
+{
+	ROWS_AGENT_STATE, ROWS_AGENT, ROWS_LIVE_CALL
+};
+
+/* Opened at the first use; each use then sees what came before it, as a statement would. */
+static RowWork *
+call_rows(Call *call)
+{
+	static const char *const tables[] = {"agent_state", "agent", "live_call"};
+	static const bool writable[] = {true, false, true};
+
+	if (!call->rows_open)
+	{
+		row_work_begin(&call->rows, lengthof(tables), tables, writable);
+		call->rows_open = true;
+	}
+	else
+		row_work_refresh(&call->rows);
+	return &call->rows;
+}
+
+static void
+close_call_rows(Call *call)
+{
+	if (call->rows_open)
+		row_work_end(&call->rows);
+	call->rows_open = false;
+}
+
+static Datum
+get(RowRel *r, const char *column, bool *isnull)
+{
+	return row_get(r, row_att(r, column), isnull);
+}
+
+static void
+set(RowRel *r, const char *column, Datum value, bool isnull)
+{
+	row_set(r, row_att(r, column), value, isnull);
+}
+
+/* The text column, NULL for NULL. */
+static char *
+get_text(RowRel *r, const char *column)
+{
+	bool		isnull;
+	Datum		v = get(r, column, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(v);
+}
+
+/* A timestamp as SQL's extract(epoch ...)::float8: Unix seconds, 0 for NULL. */
+static double
+epoch_seconds(Datum t, bool isnull)
+{
+	if (isnull)
+		return 0;
+	return (double) (DatumGetTimestampTz(t) +
+					 (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) / USECS_PER_SEC;
+}
+
+/* Whether the agent_state row read is free for a call: ready, or done with its wrap-up. */
+static bool
+is_available(RowRel *st, TimestampTz now)
+{
+	bool		isnull;
+	Datum		state = get(st, "state", &isnull);
+	Datum		until;
+
+	if (row_text_is(state, "ready"))
+		return true;
+	if (!row_text_is(state, "wrap_up"))
+		return false;
+	until = get(st, "available_at", &isnull);
+	return !isnull && DatumGetTimestampTz(until) <= now;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Step 5: choosing an agent. */
 
@@ -410,8 +441,9 @@ meets_requirements(Call *call, int64 agent)
 
 /*
  * For the strategies an index orders (longest idle, round robin): reads the tenant's available
- * agents a page at a time in that order, keeps those with the skill, and stops once it has
- * some. A busy contact center's call then reads a few index entries, not every agent.
+ * agents in that order from its partial index, a page at a time, keeps those with the skill,
+ * and stops at the end of the first page that gave some. A busy contact center's call then
+ * reads a few index entries, not every agent.
  */
 static Candidate *
 ordered_candidates(Call *call, int64 skill, bool round_robin, bool primary, int *ncand,
@@ -419,46 +451,32 @@ ordered_candidates(Call *call, int64 skill, bool round_robin, bool primary, int 
 {
 	int			min_prof = primary ? call->min_proficiency : 1;
 	Candidate  *c = palloc(sizeof(Candidate) * FIRST_LOOK * 8);
-	double		after = 0;
-	bool		started = false;
+	RowWork    *w = call_rows(call);
+	RowRel	   *st = &w->rels[ROWS_AGENT_STATE];
+	AttrNumber	agent_att = row_att(st, "agent_id");
+	AttrNumber	idle_att = row_att(st, "idle_since");
+	AttrNumber	key_att = round_robin ? row_att(st, "last_offered_at") : idle_att;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Datum		tenant = Int64GetDatum(call->tenant_id);
+	IndexScanDesc scan = row_scan_begin(w, st, row_index(round_robin ? "agent_state_by_offer"
+														 : "agent_state_by_idle"), 1, &tenant);
+	bool		more = true;
 
 	*ncand = 0;
-	for (int page = 0; page < 8 && *ncand == 0; page++)
+	for (int page = 0; page < 8 && *ncand == 0 && more; page++)
 	{
-		Datum		v[6];
-		char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-		uint64		nread;
-		int64		ids[FIRST_LOOK * 2];
-		double		keys[FIRST_LOOK * 2];
-		double		idles[FIRST_LOOK * 2];
-
-		v[0] = Int64GetDatum(call->tenant_id);
-		v[1] = Float8GetDatum(after);
-		if (!started)
-			n[1] = 'n';
-		v[2] = Int64GetDatum(FIRST_LOOK * 2);
-		run(round_robin ? plans.by_offer : plans.by_idle, v, n, false, SPI_OK_SELECT);
-		nread = SPI_processed;
-		if (nread == 0)
-			break;
-		for (uint64 r = 0; r < nread; r++)
+		for (int r = 0; r < FIRST_LOOK * 2 && (more = row_scan_next(scan, st)); r++)
 		{
 			bool		isnull;
-
-			ids[r] = col_int8(r, 1);
-			keys[r] = DatumGetFloat8(col(r, 2, &isnull));
-			idles[r] = DatumGetFloat8(col(r, 3, &isnull));
-		}
-		/* Continue from the last value read; rows equal to it are seen again, not missed. */
-		after = keys[nread - 1];
-		started = true;
-
-		for (uint64 r = 0; r < nread; r++)
-		{
-			int64		agent = ids[r];
-			int			prof = cc_proficiency(call->tenant_id, agent, skill);
+			int64		agent;
+			int			prof;
 			bool		dup = false;
+			Datum		v;
 
+			if (!is_available(st, now))
+				continue;
+			agent = DatumGetInt64(row_get(st, agent_att, &isnull));
+			prof = cc_proficiency(call->tenant_id, agent, skill);
 			if (prof == 0)
 				continue;		/* not an agent of this skill */
 			for (int k = 0; k < *ncand; k++)
@@ -474,14 +492,15 @@ ordered_candidates(Call *call, int64 skill, bool round_robin, bool primary, int 
 			else if (*ncand < FIRST_LOOK * 8)
 			{
 				c[*ncand].agent_id = agent;
-				c[*ncand].key = keys[r];
-				c[*ncand].idle_since = idles[r];
+				v = row_get(st, key_att, &isnull);
+				c[*ncand].key = epoch_seconds(v, isnull);
+				v = row_get(st, idle_att, &isnull);
+				c[*ncand].idle_since = epoch_seconds(v, isnull);
 				(*ncand)++;
 			}
 		}
-		if (nread < FIRST_LOOK * 2)
-			break;
 	}
+	row_scan_end(scan);
 	qsort(c, *ncand, sizeof(Candidate), compare_candidates);
 	return c;
 }
@@ -614,29 +633,77 @@ deadline_passed(Call *call)
 	return call->has_deadline && GetCurrentTimestamp() > call->deadline;
 }
 
-/* Reserves the first of n candidates that another router does not hold, that is still free
- * and that has an address to be reached at; its position, or -1 when none could be. */
+/*
+ * Where the agent (its row read in a) is reached: its fixed contact or its address in the
+ * tenant's domain, or its phone, through the PSTN gateway if there is one. NULL: nowhere.
+ */
+static char *
+agent_address(RowRel *a, const char *domain, const char *gateway)
+{
+	char	   *via = get_text(a, "reach_via");
+	char	   *number;
+
+	if (strcmp(via, "sip") == 0)
+	{
+		char	   *contact = get_text(a, "contact_uri");
+
+		if (contact)
+			return contact;
+		return domain ? psprintf("sip:%s@%s", get_text(a, "extension"), domain) : NULL;
+	}
+	if (gateway == NULL)
+	{
+		number = get_text(a, "mobile");
+		if (number == NULL)
+			number = get_text(a, "landline");
+		return number ? psprintf("tel:%s", number) : NULL;
+	}
+	number = get_text(a, strcmp(via, "mobile") == 0 ? "mobile" : "landline");
+	return number ? psprintf("sip:%s@%s", number, gateway) : NULL;
+}
+
+/*
+ * Reserves the first of n candidates that has an address to be reached at, that another
+ * router does not hold (SKIP LOCKED: routers of one tenant, all starting from its longest
+ * idle agents, pass each other instead of waiting) and that is still free once locked; its
+ * position, or -1 when none could be.
+ */
 static int
 reserve_first(Call *call, Candidate *k, int n)
 {
-	Datum		v[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	int			at;
+	RowWork    *w = call_rows(call);
+	RowRel	   *st = &w->rels[ROWS_AGENT_STATE];
+	RowRel	   *ag = &w->rels[ROWS_AGENT];
+	Oid			state_key = row_index("agent_state_pkey");
+	Oid			agent_key = row_index("agent_pkey");
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	const char *gateway = ccroute_pstn_gateway && ccroute_pstn_gateway[0] ? ccroute_pstn_gateway : NULL;
 
 	for (int i = 0; i < n; i++)
-		ids[i] = Int64GetDatum(k[i].agent_id);
-	v[0] = Int64GetDatum(call->tenant_id);
-	v[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	v[2] = Int32GetDatum(call->ring_timeout);
-	v[3] = text_or_null(call->domain, nulls, 3);
-	v[4] = text_or_null(ccroute_pstn_gateway && ccroute_pstn_gateway[0] ? ccroute_pstn_gateway : NULL, nulls, 4);
-	run(plans.reserve, v, nulls, false, SPI_OK_UPDATE_RETURNING);
-	if (SPI_processed != 1)
-		return -1;
-	at = (int) col_int8(0, 2) - 1;
-	k[at].target = col_text(0, 1);
-	return at;
+	{
+		Datum		keys[2] = {Int64GetDatum(call->tenant_id), Int64GetDatum(k[i].agent_id)};
+		char	   *uri;
+
+		if (!row_fetch(w, ag, agent_key, 2, keys) ||
+			(uri = agent_address(ag, call->domain, gateway)) == NULL)
+			continue;
+		/* Free as this call sees it, then free still once locked (its latest version). */
+		if (!row_fetch(w, st, state_key, 2, keys) || !is_available(st, now) ||
+			!row_lock(w, st, LockWaitSkip) || !is_available(st, now))
+			continue;
+		row_next_from_found(st);
+		set(st, "state", CStringGetTextDatum("reserved"), false);
+		set(st, "since", TimestampTzGetDatum(now), false);
+		set(st, "available_at", (Datum) 0, true);
+		set(st, "reason", (Datum) 0, true);
+		set(st, "reserved_until", TimestampTzGetDatum(now + (int64) call->ring_timeout * USECS_PER_SEC),
+			false);
+		set(st, "last_offered_at", TimestampTzGetDatum(now), false);
+		row_update(w, st);
+		k[i].target = uri;
+		return i;
+	}
+	return -1;
 }
 
 static Decision reject(int status, const char *reason, const char *outcome);
@@ -944,6 +1011,41 @@ choose_agent(Call *call)
 /* ---------------------------------------------------------------------------------------- */
 /* Step 6: recording. */
 
+/* A new call in progress, offered (to an agent, or to a destination), row by row: its
+ * call_seq. The unique keys refuse a second live call with the same Call-ID and a second
+ * offer to the same agent (23505). */
+static int64
+insert_live_call(Call *call, Decision *d)
+{
+	RowWork    *w = call_rows(call);
+	RowRel	   *l = &w->rels[ROWS_LIVE_CALL];
+	int64		seq = nextval_internal(getIdentitySequence(RelationGetRelid(l->rel),
+														   row_att(l, "call_seq"), false), false);
+	Datum		agent = Int64GetDatum(d->agent_id);
+	char		n[1] = {' '};
+
+	row_next_empty(l);
+	set(l, "tenant_id", Int64GetDatum(call->tenant_id), false);
+	set(l, "call_seq", Int64GetDatum(seq), false);
+	set(l, "call_id", PointerGetDatum(call->call_id), false);
+	set(l, "caller", PointerGetDatum(call->caller), false);
+	set(l, "dialed", PointerGetDatum(call->dialed), false);
+	set(l, "facts", call->facts, false);
+	set(l, "state", CStringGetTextDatum("offered"), false);
+	set(l, "action", CStringGetTextDatum(d->action), false);
+	set(l, "target", d->target ? CStringGetTextDatum(d->target) : (Datum) 0, d->target == NULL);
+	set(l, "skill_id", Int64GetDatum(d->skill_id), d->skill_id == 0);
+	set(l, "agent_id", agent, d->agent_id == 0);
+	set(l, "attempts", Int16GetDatum(1), false);
+	set(l, "tried_agents", PointerGetDatum(d->agent_id ? construct_array(&agent, 1, INT8OID, 8, true, TYPALIGN_DOUBLE)
+										   : construct_empty_array(INT8OID)), false);
+	set(l, "explanation", explanation_datum(d, n, 0), d->explanation == NULL);
+	set(l, "arrived_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+	set(l, "offered_at", TimestampTzGetDatum(GetCurrentTimestamp()), false);
+	row_insert(w, l);
+	return seq;
+}
+
 static void
 record(Call *call, Decision *d)
 {
@@ -976,6 +1078,11 @@ record(Call *call, Decision *d)
 		return;
 	}
 	/* A new call: in progress, or, with an outcome, straight to history. */
+	if (d->outcome == NULL)
+	{
+		d->call_seq = insert_live_call(call, d);
+		return;
+	}
 	v[0] = Int64GetDatum(call->tenant_id);
 	v[1] = PointerGetDatum(call->call_id);
 	v[2] = PointerGetDatum(call->caller);
@@ -989,7 +1096,7 @@ record(Call *call, Decision *d)
 	v[10] = Int32GetDatum(d->sip_status);
 	v[11] = text_or_null(d->reason, n, 11);
 	v[12] = text_or_null(d->outcome, n, 12);
-	run(d->outcome ? plans.insert_history : plans.insert_live, v, n, false, SPI_OK_INSERT_RETURNING);
+	run(plans.insert_history, v, n, false, SPI_OK_INSERT_RETURNING);
 	d->call_seq = col_int8(0, 1);
 }
 
@@ -1168,6 +1275,7 @@ route_call(FunctionCallInfo fcinfo, bool cache_is_told)
 		/* 6. The record (a repeated INVITE's decision is already recorded). */
 		if (call.tenant_id != 0 && !d.recorded)
 			record(&call, &d);
+		close_call_rows(&call);
 	}
 
 	/* SPI_finish frees SPI's memory: the result is copied into the caller's context first. */
@@ -1240,6 +1348,7 @@ ccroute_try_rule(PG_FUNCTION_ARGS)
 	call.facts = PG_ARGISNULL(3) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))
 		: PointerGetDatum(PG_DETOAST_DATUM(PG_GETARG_DATUM(3)));
 	d = decide(&call);
+	close_call_rows(&call);
 	if (d.agent_id != 0)
 	{
 		Datum		v[2] = {Int64GetDatum(call.tenant_id), Int64GetDatum(d.agent_id)};

@@ -124,6 +124,16 @@ row_work_begin(RowWork *w, int n, const char *const *tables, const bool *writabl
 }
 
 void
+row_work_refresh(RowWork *w)
+{
+	CommandCounterIncrement();
+	PopActiveSnapshot();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	w->estate->es_snapshot = GetActiveSnapshot();
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+}
+
+void
 row_work_end(RowWork *w)
 {
 	MemoryContext old = MemoryContextSwitchTo(w->cxt);
@@ -217,6 +227,8 @@ row_lock(RowWork *w, RowRel *r, LockWaitPolicy wait)
 	switch (res)
 	{
 		case TM_Ok:
+			/* The row's own copy: it is written from after the buffer's lock is let go. */
+			ExecMaterializeSlot(r->found);
 			return true;
 		case TM_WouldBlock:
 			return false;

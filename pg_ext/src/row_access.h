@@ -34,6 +34,9 @@ typedef struct RowWork
 /* Opens the tables (ccroute's, by name; writable[i]: rows of it are changed) under a new
  * snapshot that sees the transaction's earlier work. rels[i] is tables[i]. */
 extern void row_work_begin(RowWork *w, int n, const char *const *tables, const bool *writable);
+/* A new snapshot, as a next statement would take, seeing what came before (SPI statements
+ * run in between included). */
+extern void row_work_refresh(RowWork *w);
 /* Fires the queued row triggers and closes everything. */
 extern void row_work_end(RowWork *w);
 

@@ -35,6 +35,7 @@
 #include "utils/snapmgr.h"
 
 #include "row_access.h"
+#include "row_exprs.h"
 
 static Oid
 ccroute_namespace(void)
@@ -117,6 +118,7 @@ row_work_begin(RowWork *w, int n, const char *const *tables, const bool *writabl
 		/* A partitioned table's rows and index entries are its partitions'. */
 		if (r->rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 			ExecOpenIndices(r->rri, false);
+		row_exprs_attach(r->rri, w->estate->es_query_cxt);
 	}
 	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
 	AfterTriggerBeginQuery();

@@ -76,10 +76,10 @@ answered_call_facts(RowWork *w, int64 tenant, int64 agent, TimestampTz ended_at,
 	Datum		zone;
 
 	*wrapup = 0;
-	found = row_fetch(w, a, row_index("agent_pkey"), 2, keys);
+	found = row_fetch(w, a, row_relid("agent_pkey"), 2, keys);
 	if (found)
 		*wrapup = DatumGetInt32(get(a, "wrapup_seconds", &isnull));
-	if (!row_fetch(w, t, row_index("tenant_pkey"), 1, keys))
+	if (!row_fetch(w, t, row_relid("tenant_pkey"), 1, keys))
 		elog(ERROR, "ccroute: tenant " INT64_FORMAT " is missing", tenant);
 	zone = get(t, "time_zone", &isnull);
 	*day = DatumGetDateADT(DirectFunctionCall1(timestamp_date,
@@ -112,7 +112,7 @@ ccroute_end_call(int64 tenant, int64 call_seq, TimestampTz at, bool has_status, 
 	const char *outcome;
 
 	row_work_begin(&w, lengthof(tables), tables, writable);
-	if (!row_fetch(&w, live, row_index("live_call_pkey"), 2, keys) ||
+	if (!row_fetch(&w, live, row_relid("live_call_pkey"), 2, keys) ||
 		!row_lock(&w, live, LockWaitBlock))
 	{
 		row_work_end(&w);
@@ -178,7 +178,7 @@ ccroute_end_call(int64 tenant, int64 call_seq, TimestampTz at, bool has_status, 
 	{
 		Datum		akeys[2] = {Int64GetDatum(tenant), Int64GetDatum(agent)};
 
-		if (row_fetch(&w, st, row_index("agent_state_pkey"), 2, akeys) &&
+		if (row_fetch(&w, st, row_relid("agent_state_pkey"), 2, akeys) &&
 			row_lock(&w, st, LockWaitBlock) &&
 			(answered || row_text_is(get(st, "state", &isnull), "reserved")))
 		{

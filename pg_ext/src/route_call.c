@@ -25,7 +25,6 @@
 #include <math.h>
 
 #include "access/htup_details.h"
-#include "catalog/dependency.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
@@ -62,6 +61,8 @@ char	   *ccroute_pstn_gateway = NULL;
 #define MAX_OVERFLOW_HOPS 3
 #define MAX_RESERVE_TRIES 8
 #define RUNNERS_UP 3
+/* Lost offers ended by one call: the rest are the next calls' to end. */
+#define MAX_LOST_OFFERS 16
 
 typedef enum
 {
@@ -126,6 +127,8 @@ typedef struct Call
 	StringInfo	rule;			/* what the rule did, for the explanation; NULL: no rule */
 	struct FirstLook *looked;	/* the rule's first look, reused by the first hop */
 
+	bool		wide_look;		/* the first look is for a rule */
+
 	RowWork		rows;			/* the rows read and changed by key (call_rows) */
 	bool		rows_open;
 } Call;
@@ -156,7 +159,6 @@ typedef struct Decision
 
 typedef struct Plans
 {
-	SPIPlanPtr	live;			/* this call if it is live, and the tenant's live calls */
 	SPIPlanPtr	available;		/* available agents, in no order */
 	SPIPlanPtr	everyone;		/* every agent of the skill, for explaining a refusal */
 	SPIPlanPtr	expire;
@@ -210,22 +212,8 @@ ccroute_define_router_settings(void)
 static void
 prepare_plans(void)
 {
-	if (plans.live)
+	if (plans.available)
 		return;
-	/* The tenant's live calls are counted only for a new call (a scalar subquery in CASE runs
-	 * only when reached). The last column: offers whose ring timeout passed with neither
-	 * answer nor failure reported (read here to spare the call a statement). */
-	plans.live = ccroute_prepare_kept(
-		"SELECT CASE WHEN l.call_seq IS NULL THEN (SELECT count(*) FROM ccroute.live_call n "
-		"            WHERE n.tenant_id OPERATOR(pg_catalog.=) $1) END, "
-		"       l.call_seq, l.state, l.attempts, l.tried_agents, l.action, l.target, l.agent_id, "
-		"       ARRAY(SELECT s.agent_id FROM ccroute.agent_state s "
-		"              WHERE s.tenant_id OPERATOR(pg_catalog.=) $1 AND s.state OPERATOR(pg_catalog.=) 'reserved' "
-		"                AND s.reserved_until OPERATOR(pg_catalog.<=) now() LIMIT 16) "
-		"  FROM (SELECT) AS one "
-		"  LEFT JOIN ccroute.live_call l ON l.tenant_id OPERATOR(pg_catalog.=) $1 "
-		"        AND l.call_id OPERATOR(pg_catalog.=) $2",
-		2, (Oid[]) {INT8OID, TEXTOID});
 	plans.available = ccroute_prepare_kept(AVAILABLE_SQL, 5, (Oid[]) {INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID});
 	plans.everyone = ccroute_prepare_kept(
 		"SELECT x.proficiency, "
@@ -458,14 +446,16 @@ ordered_candidates(Call *call, int64 skill, bool round_robin, bool primary, int 
 	AttrNumber	key_att = round_robin ? row_att(st, "last_offered_at") : idle_att;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	Datum		tenant = Int64GetDatum(call->tenant_id);
-	IndexScanDesc scan = row_scan_begin(w, st, row_index(round_robin ? "agent_state_by_offer"
+	IndexScanDesc scan = row_scan_begin(w, st, row_relid(round_robin ? "agent_state_by_offer"
 														 : "agent_state_by_idle"), 1, &tenant);
 	bool		more = true;
+	/* Enough for the tries and the runners-up; a rule is given more to choose from. */
+	int			page_rows = call->wide_look ? FIRST_LOOK * 2 : FIRST_LOOK;
 
 	*ncand = 0;
 	for (int page = 0; page < 8 && *ncand == 0 && more; page++)
 	{
-		for (int r = 0; r < FIRST_LOOK * 2 && (more = row_scan_next(scan, st)); r++)
+		for (int r = 0; r < page_rows && (more = row_scan_next(scan, st)); r++)
 		{
 			bool		isnull;
 			int64		agent;
@@ -674,8 +664,8 @@ reserve_first(Call *call, Candidate *k, int n)
 	RowWork    *w = call_rows(call);
 	RowRel	   *st = &w->rels[ROWS_AGENT_STATE];
 	RowRel	   *ag = &w->rels[ROWS_AGENT];
-	Oid			state_key = row_index("agent_state_pkey");
-	Oid			agent_key = row_index("agent_pkey");
+	Oid			state_key = row_relid("agent_state_pkey");
+	Oid			agent_key = row_relid("agent_pkey");
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	const char *gateway = ccroute_pstn_gateway && ccroute_pstn_gateway[0] ? ccroute_pstn_gateway : NULL;
 
@@ -759,8 +749,10 @@ apply_rule(Call *call, int64 *skill, Decision *settled)
 
 	/* The first hop reads the same first look: it is kept for it. */
 	look->skill = call->skill_id;
+	call->wide_look = true;
 	look->c = available_agents(call, call->skill_id, sk ? sk->strategy : "longest_idle", true,
 							   FIRST_LOOK, &look->ncand, &look->nread, look->skipped);
+	call->wide_look = false;
 	call->looked = look;
 	call->rule_version = version;
 	n = Min(look->ncand, CC_RULE_MAX_AGENTS);
@@ -1019,8 +1011,7 @@ insert_live_call(Call *call, Decision *d)
 {
 	RowWork    *w = call_rows(call);
 	RowRel	   *l = &w->rels[ROWS_LIVE_CALL];
-	int64		seq = nextval_internal(getIdentitySequence(RelationGetRelid(l->rel),
-														   row_att(l, "call_seq"), false), false);
+	int64		seq = nextval_internal(row_relid("live_call_call_seq_seq"), false);
 	Datum		agent = Int64GetDatum(d->agent_id);
 	char		n[1] = {' '};
 
@@ -1101,6 +1092,61 @@ record(Call *call, Decision *d)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Step 3, row by row. */
+
+/*
+ * This call if it is live (its decision, and what a failed offer's next try needs); else the
+ * tenant's live calls, counted up to its limit, which is all the limit needs. And, for step 5,
+ * the tenant's offers whose ring timeout passed with neither answer nor failure reported.
+ */
+static int64
+read_live(Call *call, char **action, char **target, int64 *agent)
+{
+	RowWork    *w = call_rows(call);
+	RowRel	   *l = &w->rels[ROWS_LIVE_CALL];
+	RowRel	   *st = &w->rels[ROWS_AGENT_STATE];
+	Datum		keys[2] = {Int64GetDatum(call->tenant_id), PointerGetDatum(call->call_id)};
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	int64		live_calls = 0;
+	IndexScanDesc scan;
+	bool		isnull;
+	Datum		v;
+
+	if (row_fetch(w, l, row_relid("live_call_tenant_id_call_id_key"), 2, keys))
+	{
+		call->live_seq = DatumGetInt64(get(l, "call_seq", &isnull));
+		call->live_state = get_text(l, "state");
+		call->live_attempts = DatumGetInt16(get(l, "attempts", &isnull));
+		call->tried = int8_array(get(l, "tried_agents", &isnull), &call->ntried);
+		*action = get_text(l, "action");
+		*target = get_text(l, "target");
+		v = get(l, "agent_id", &isnull);
+		*agent = isnull ? 0 : DatumGetInt64(v);
+	}
+	else
+	{
+		scan = row_scan_begin(w, l, row_relid("live_call_pkey"), 1, keys);
+		while (live_calls < call->tenant->max_concurrent_calls && row_scan_next(scan, l))
+			live_calls++;
+		row_scan_end(scan);
+	}
+
+	/* The index is in deadline order: the lost offers are its first entries. */
+	call->lost = palloc(sizeof(int64) * MAX_LOST_OFFERS);
+	call->nlost = 0;
+	scan = row_scan_begin(w, st, row_relid("agent_state_lost_offers"), 1, keys);
+	while (call->nlost < MAX_LOST_OFFERS && row_scan_next(scan, st))
+	{
+		v = get(st, "reserved_until", &isnull);
+		if (isnull || DatumGetTimestampTz(v) > now)
+			break;
+		call->lost[call->nlost++] = DatumGetInt64(get(st, "agent_id", &isnull));
+	}
+	row_scan_end(scan);
+	return live_calls;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Steps 1 to 6. */
 
 static Decision
@@ -1128,14 +1174,15 @@ to_destination(const char *action, const char *target)
 static Decision
 decide(Call *call)
 {
-	Datum		v[2];
 	const char *problem;
 	Decision	d;
 	const CcNumber *num;
 	const CcTenant *tenant;
 	int64		live_calls;
-	bool		isnull;
 	bool		open;
+	char	   *live_action = NULL;
+	char	   *live_target = NULL;
+	int64		live_agent = 0;
 
 	/* 1. What came from the network. */
 	if ((problem = ccroute_check_call_id(call->call_id)) != NULL)
@@ -1175,26 +1222,15 @@ decide(Call *call)
 							DirectFunctionCall1Coll(hashtext, C_COLLATION_OID, PointerGetDatum(call->call_id)));
 
 	/* 3. This call if it is already live, else the tenant's live calls. */
-	v[0] = Int64GetDatum(call->tenant_id);
-	v[1] = PointerGetDatum(call->call_id);
-	run(plans.live, v, NULL, false, SPI_OK_SELECT);
-	live_calls = col_int8(0, 1);
-	call->live_seq = col_int8(0, 2);
-	call->lost = int8_array(col(0, 9, &isnull), &call->nlost);
-	if (call->live_seq)
+	live_calls = read_live(call, &live_action, &live_target, &live_agent);
+	if (call->live_seq && strcmp(call->live_state, "failed") != 0)
 	{
-		call->live_state = col_text(0, 3);
-		call->live_attempts = col_int4(0, 4);
-		if (strcmp(call->live_state, "failed") != 0)
-		{
-			/* The same INVITE again: the same answer, and no second reservation. */
-			d = to_destination(col_text(0, 6), col_text(0, 7));
-			d.agent_id = col_int8(0, 8);
-			d.call_seq = call->live_seq;
-			d.recorded = true;
-			return d;
-		}
-		call->tried = int8_array(col(0, 5, &isnull), &call->ntried);
+		/* The same INVITE again: the same answer, and no second reservation. */
+		d = to_destination(live_action, live_target);
+		d.agent_id = live_agent;
+		d.call_seq = call->live_seq;
+		d.recorded = true;
+		return d;
 	}
 
 	/* 4. Refusals and fixed destinations. */

@@ -44,12 +44,12 @@ ccroute_namespace(void)
 }
 
 Oid
-row_index(const char *name)
+row_relid(const char *name)
 {
 	Oid			oid = get_relname_relid(name, ccroute_namespace());
 
 	if (!OidIsValid(oid))
-		elog(ERROR, "ccroute: index \"%s\" is missing", name);
+		elog(ERROR, "ccroute: relation \"%s\" is missing", name);
 	return oid;
 }
 

@@ -40,8 +40,8 @@ extern void row_work_refresh(RowWork *w);
 /* Fires the queued row triggers and closes everything. */
 extern void row_work_end(RowWork *w);
 
-/* The index of ccroute's by its name. */
-extern Oid	row_index(const char *name);
+/* A relation of ccroute's (an index, a sequence) by its name. */
+extern Oid	row_relid(const char *name);
 /* A column's number by its name (an error if there is none). */
 extern AttrNumber row_att(RowRel *r, const char *name);
 

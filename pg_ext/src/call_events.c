@@ -2,153 +2,27 @@
  * call_events.c: ccroute.call_events, the batches of call events the proxy sends (ringing,
  * answered, ended, abandoned), each applied with the time the proxy saw it.
  *
- * Until 0.7 this was PL/pgSQL. For the commonest batch, a single end, it ran three statements
- * around its one real one: a query to check the batch, a query to group it by tenant and a
- * set_config per tenant, each a trip through the executor (the function took 27% of a whole
- * call's backend time in a perf profile at one client). Here the batch is checked and grouped
- * in C, and each tenant's statements are plans kept for the backend's life (generic: they
- * differ only by the tenant, like the router's). The statements are the PL/pgSQL version's,
- * one per kind of event a tenant has in the batch, in the same order (ringing, answered, then
- * ends), so that a call answered and ended in one batch is answered first; the end reads an
- * answered call's wrap-up and day once instead of twice, and skips them for a call never
- * answered.
+ * Until 0.7 this was PL/pgSQL, then one kept statement per kind of event a tenant had in the
+ * batch. Each statement's executor start-up cost more than its few rows (perf), so now the
+ * batch is checked and grouped here, and each event is applied row by row
+ * (call_event_rows.c). A tenant's events are applied as the statements applied them: for each
+ * call, its earliest ringing, then its earliest answer, then its earliest end (with the
+ * highest SIP status among its ends), so that a call answered and ended in one batch is
+ * answered first.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
-#include "call_end.h"
-#include "spi_util.h"
+#include "call_event_rows.h"
 #include "tenant_context.h"
 
 PG_FUNCTION_INFO_V1(ccroute_call_events);
-
-/* Each statement takes the tenant ($1) and the whole batch ($2-$6), and counts what it did. */
-#define BATCH_TYPES (Oid[]) {INT8OID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, \
-							 TIMESTAMPTZARRAYOID, INT4ARRAYOID}
-/* (unnest of several arrays is syntax, not a function: it cannot be qualified.) */
-#define BATCH_EVENTS(kinds) \
-	"SELECT c, min(at) AS at, max(st) AS st " \
-	"  FROM unnest($2, $3, $4, $5, $6) AS u(tn, c, ev, at, st) " \
-	" WHERE tn OPERATOR(pg_catalog.=) $1 AND ev IN " kinds " GROUP BY c"
-
-static SPIPlanPtr ringing_plan;
-static SPIPlanPtr answered_plan;
-static SPIPlanPtr end_plan;
-
-/* The statement that ends calls, over the events "e" that events_sql gives. */
-static SPIPlanPtr
-prepare_end(const char *events_sql, int nargs, Oid *types)
-{
-	return ccroute_prepare_kept(psprintf(
-		"WITH e AS (%s), "
-		"gone AS ("
-		"  DELETE FROM ccroute.live_call l USING e "
-		"   WHERE l.tenant_id OPERATOR(pg_catalog.=) $1 AND l.call_seq OPERATOR(pg_catalog.=) e.c "
-		"  RETURNING l.*, greatest(coalesce(l.answered_at, l.arrived_at), "
-		"                          least(e.at, pg_catalog.clock_timestamp())) AS ended_at, "
-		"            e.st AS end_status), "
-		/* What only an answered call needs, its agent's wrap-up and the tenant's day, read once
-		 * for both the history and the agent's state. */
-		"ended AS ("
-		"  SELECT g.*, w.wrapup_seconds, "
-		"         CASE WHEN g.answered_at IS NOT NULL THEN "
-		"             (SELECT (g.ended_at AT TIME ZONE tt.time_zone)::date FROM ccroute.tenant tt "
-		"               WHERE tt.tenant_id OPERATOR(pg_catalog.=) g.tenant_id) END AS local_day "
-		"    FROM gone g "
-		"   CROSS JOIN LATERAL (SELECT CASE WHEN g.answered_at IS NOT NULL THEN "
-		"             (SELECT a.wrapup_seconds FROM ccroute.agent a "
-		"               WHERE a.tenant_id OPERATOR(pg_catalog.=) g.tenant_id "
-		"                 AND a.agent_id OPERATOR(pg_catalog.=) g.agent_id) END AS wrapup_seconds) w), "
-		"history AS ("
-		"  INSERT INTO ccroute.call_history (tenant_id, call_seq, call_id, caller, dialed, facts, "
-		"      action, target, sip_status, reason, skill_id, agent_id, attempts, outcome, "
-		"      explanation, arrived_at, offered_at, ringing_at, answered_at, ended_at, "
-		"      wait_seconds, talk_seconds, wrap_up_seconds) "
-		"  SELECT g.tenant_id, g.call_seq, g.call_id, g.caller, g.dialed, g.facts, g.action, "
-		"         g.target, g.end_status, NULL, g.skill_id, g.agent_id, g.attempts, "
-		"         CASE WHEN g.answered_at IS NOT NULL THEN 'answered' "
-		"              WHEN g.state OPERATOR(pg_catalog.=) 'failed' THEN 'no_answer' "
-		"              ELSE 'abandoned' END, "
-		"         g.explanation, g.arrived_at, g.offered_at, g.ringing_at, g.answered_at, g.ended_at, "
-		"         extract(epoch FROM coalesce(g.answered_at, g.ended_at) OPERATOR(pg_catalog.-) g.arrived_at), "
-		"         extract(epoch FROM g.ended_at OPERATOR(pg_catalog.-) g.answered_at), "
-		"         g.wrapup_seconds "
-		"    FROM ended g "
-		"  RETURNING 1), "
-		"freed AS ("
-		"  UPDATE ccroute.agent_state s "
-		"     SET state = CASE WHEN g.answered_at IS NOT NULL AND g.wrapup_seconds OPERATOR(pg_catalog.>) 0 "
-		"                      THEN 'wrap_up' ELSE 'ready' END, "
-		"         available_at = CASE WHEN g.answered_at IS NOT NULL AND g.wrapup_seconds OPERATOR(pg_catalog.>) 0 "
-		"                             THEN g.ended_at OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => g.wrapup_seconds) END, "
-		"         since = g.ended_at, reserved_until = NULL, "
-		"         idle_since = CASE WHEN g.answered_at IS NULL THEN s.idle_since "
-		"                           ELSE g.ended_at OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => g.wrapup_seconds) END, "
-		"         calls_today = CASE WHEN g.answered_at IS NULL THEN s.calls_today "
-		"                            ELSE CASE WHEN s.stats_day OPERATOR(pg_catalog.=) g.local_day THEN s.calls_today ELSE 0 END "
-		"                                 OPERATOR(pg_catalog.+) 1 END, "
-		"         talk_seconds_today = CASE WHEN g.answered_at IS NULL THEN s.talk_seconds_today "
-		"                                   ELSE CASE WHEN s.stats_day OPERATOR(pg_catalog.=) g.local_day THEN s.talk_seconds_today ELSE 0 END "
-		"                                        OPERATOR(pg_catalog.+) extract(epoch FROM g.ended_at OPERATOR(pg_catalog.-) g.answered_at)::integer END, "
-		"         stats_day = CASE WHEN g.answered_at IS NULL THEN s.stats_day ELSE g.local_day END "
-		"    FROM ended g "
-		"   WHERE s.tenant_id OPERATOR(pg_catalog.=) g.tenant_id AND s.agent_id OPERATOR(pg_catalog.=) g.agent_id "
-		"     AND (g.answered_at IS NOT NULL OR s.state OPERATOR(pg_catalog.=) 'reserved')) "
-		"SELECT count(*) FROM history", events_sql), nargs, types);
-}
-
-static void
-prepare_event_plans(void)
-{
-	if (end_plan)
-		return;
-	/* A ringing that arrives after the call was offered to the next agent is not that agent's:
-	 * it is ignored. */
-	ringing_plan = ccroute_prepare_kept(
-		"WITH e AS (" BATCH_EVENTS("('ringing')") "), "
-		"rung AS ("
-		"  UPDATE ccroute.live_call l "
-		"     SET state = 'ringing', ringing_at = least(e.at, pg_catalog.clock_timestamp()) "
-		"    FROM e "
-		"   WHERE l.tenant_id OPERATOR(pg_catalog.=) $1 AND l.call_seq OPERATOR(pg_catalog.=) e.c "
-		"     AND l.state OPERATOR(pg_catalog.=) 'offered' "
-		"     AND e.at OPERATOR(pg_catalog.>=) coalesce(l.offered_at, l.arrived_at) "
-		"  RETURNING 1) "
-		"SELECT count(*) FROM rung",
-		6, BATCH_TYPES);
-	answered_plan = ccroute_prepare_kept(
-		"WITH e AS (" BATCH_EVENTS("('answered')") "), "
-		"answered AS ("
-		"  UPDATE ccroute.live_call l "
-		"     SET state = 'answered', "
-		"         answered_at = greatest(coalesce(l.offered_at, l.arrived_at), "
-		"                                           least(e.at, pg_catalog.clock_timestamp())) "
-		"    FROM e "
-		"   WHERE l.tenant_id OPERATOR(pg_catalog.=) $1 AND l.call_seq OPERATOR(pg_catalog.=) e.c "
-		"     AND l.state OPERATOR(pg_catalog.<>) 'answered' "
-		"  RETURNING l.agent_id, l.answered_at), "
-		"on_call AS ("
-		"  UPDATE ccroute.agent_state s "
-		"     SET state = 'on_call', since = a.answered_at, reserved_until = NULL, no_answer_streak = 0 "
-		"    FROM answered a "
-		"   WHERE s.tenant_id OPERATOR(pg_catalog.=) $1 AND s.agent_id OPERATOR(pg_catalog.=) a.agent_id) "
-		"SELECT count(*) FROM answered",
-		6, BATCH_TYPES);
-
-	/*
-	 * An answered agent goes to wrap-up (or is ready at once) with its day's counters updated;
-	 * an agent whose phone was still ringing is free again, keeping its place. The calls that
-	 * end come from "e": the batch's ends of the tenant. (A tenant's single end, the commonest
-	 * batch, is done row by row instead: end_one.)
-	 */
-	end_plan = prepare_end(BATCH_EVENTS("('ended', 'abandoned')"), 6, BATCH_TYPES);
-}
 
 /* The number of elements of an array argument, -1 for NULL (SQL's cardinality(NULL)). */
 static int
@@ -191,37 +65,54 @@ event_kind(Datum ev)
 	return 0;					/* not reached */
 }
 
-typedef struct TenantEvents
+/* One call's events of one kind in the batch, merged: the earliest time, the highest status. */
+typedef struct CallEvent
 {
-	int64		tenant_id;
-	bool		ringing;
-	bool		answered;
-	bool		end;
-	int			nends;
-	int			last_end;		/* the position of its last end in the batch */
-} TenantEvents;
+	struct
+	{
+		int64		tenant_id;
+		int64		call_seq;
+		char		kind;
+	}			key;				/* hash key: zeroed before it is filled, padding too */
+	int			tenant_rank;	/* the order the tenants first appear in */
+	int			first;			/* where this call's event of this kind first appears */
+	TimestampTz at;
+	bool		has_status;
+	int32		status;
+} CallEvent;
 
-static int64
-run_count(SPIPlanPtr plan, Datum *values, const char *nulls)
+typedef struct TenantRank
 {
-	bool		isnull;
+	int64		tenant_id;		/* hash key */
+	int			rank;
+} TenantRank;
 
-	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "ccroute: call event statement failed");
-	return DatumGetInt64(col(0, 1, &isnull));
+static int
+kind_order(char kind)
+{
+	return kind == 'r' ? 0 : kind == 'a' ? 1 : 2;
 }
 
-/* A tenant's one end in the batch, the commonest batch, row by row (call_end.c): the same
- * change as end_plan's, without a statement's start-up. Its status is null when the batch has
- * none for it (the statuses may be fewer than the events). */
-static int64
-end_one(TenantEvents *g, Datum *calls, Datum *times, Datum *statuses, int nstatuses, bool *snull)
+/* Tenant by tenant, each tenant's ringings, then answers, then ends, each in batch order. */
+static int
+compare_events(const void *a, const void *b)
 {
-	int			i = g->last_end;
-	bool		has_status = i < nstatuses && !snull[i];
+	const CallEvent *x = *(const CallEvent *const *) a;
+	const CallEvent *y = *(const CallEvent *const *) b;
 
-	return ccroute_end_call(g->tenant_id, DatumGetInt64(calls[i]), DatumGetTimestampTz(times[i]),
-							has_status, has_status ? DatumGetInt32(statuses[i]) : 0);
+	if (x->tenant_rank != y->tenant_rank)
+		return x->tenant_rank - y->tenant_rank;
+	if (x->key.kind != y->key.kind)
+		return kind_order(x->key.kind) - kind_order(y->key.kind);
+	return x->first - y->first;
+}
+
+static HTAB *
+batch_hash(const char *name, Size keysize, Size entrysize, int n)
+{
+	HASHCTL		ctl = {.keysize = keysize, .entrysize = entrysize, .hcxt = CurrentMemoryContext};
+
+	return hash_create(name, n, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 /*
@@ -244,14 +135,17 @@ ccroute_call_events(PG_FUNCTION_ARGS)
 				nc,
 				ne,
 				na;
-	TenantEvents *groups;
-	int			ngroups = 0;
-	int64		applied = 0;
-	Datum		v[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	Datum	   *statuses = NULL;
 	bool	   *snull = NULL;
 	int			nstatuses = 0;
+	HTAB	   *ranks;
+	HTAB	   *by_call;
+	CallEvent **merged;
+	int			ntenants = 0;
+	int			nmerged = 0;
+	int64		applied = 0;
+	int64		context = 0;
+	RowWork		w;
 
 	if (arg_count(fcinfo, 1) != n || arg_count(fcinfo, 2) != n || arg_count(fcinfo, 3) != n)
 		ereport(ERROR,
@@ -259,7 +153,6 @@ ccroute_call_events(PG_FUNCTION_ARGS)
 				 errmsg("call events: the four arrays must have the same length")));
 	if (n <= 0)
 		PG_RETURN_INT32(0);
-
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &tenants, &tnull, &nt);
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
@@ -268,65 +161,71 @@ ccroute_call_events(PG_FUNCTION_ARGS)
 					  &events, &enull, &ne);
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &times, &anull, &na);
+	/* The statuses may be fewer than the events: the others' are null. */
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(4), INT4OID, 4, true, TYPALIGN_INT,
+						  &statuses, &snull, &nstatuses);
 
-	/* The whole batch is checked before anything is applied; then grouped by tenant. */
-	groups = palloc0(sizeof(TenantEvents) * n);
+	/* The whole batch is checked before anything is applied, and merged per call and kind. */
+	ranks = batch_hash("ccroute batch tenants", sizeof(int64), sizeof(TenantRank), n);
+	by_call = batch_hash("ccroute batch calls", sizeof(((CallEvent *) 0)->key), sizeof(CallEvent), n);
+	merged = palloc(sizeof(CallEvent *) * n);
 	for (int i = 0; i < n; i++)
 	{
-		char		kind;
-		int64		t;
-		int			g;
+		CallEvent	key;
+		CallEvent  *e;
+		TenantRank *r;
+		bool		found;
+		bool		has_status = i < nstatuses && !snull[i];
+		int32		status = has_status ? DatumGetInt32(statuses[i]) : 0;
+		TimestampTz at;
 
 		if (tnull[i] || cnull[i] || enull[i] || anull[i])
 			refuse_bad_event();
-		kind = event_kind(events[i]);
-		t = DatumGetInt64(tenants[i]);
-		for (g = 0; g < ngroups && groups[g].tenant_id != t; g++)
-			;
-		if (g == ngroups)
-			groups[ngroups++].tenant_id = t;
-		groups[g].ringing |= kind == 'r';
-		groups[g].answered |= kind == 'a';
-		groups[g].end |= kind == 'e';
-		if (kind == 'e')
+		memset(&key.key, 0, sizeof(key.key));
+		key.key.kind = event_kind(events[i]);
+		key.key.tenant_id = DatumGetInt64(tenants[i]);
+		key.key.call_seq = DatumGetInt64(calls[i]);
+		at = DatumGetTimestampTz(times[i]);
+		r = hash_search(ranks, &key.key.tenant_id, HASH_ENTER, &found);
+		if (!found)
+			r->rank = ntenants++;
+		e = hash_search(by_call, &key.key, HASH_ENTER, &found);
+		if (!found)
 		{
-			groups[g].nends++;
-			groups[g].last_end = i;
+			e->tenant_rank = r->rank;
+			e->first = i;
+			e->at = at;
+			e->has_status = has_status;
+			e->status = status;
+			merged[nmerged++] = e;
+			continue;
+		}
+		e->at = Min(e->at, at);
+		if (has_status && (!e->has_status || status > e->status))
+		{
+			e->has_status = true;
+			e->status = status;
 		}
 	}
+	qsort(merged, nmerged, sizeof(CallEvent *), compare_events);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "ccroute: SPI_connect failed");
-	prepare_event_plans();
-	v[1] = PG_GETARG_DATUM(0);
-	v[2] = PG_GETARG_DATUM(1);
-	v[3] = PG_GETARG_DATUM(2);
-	v[4] = PG_GETARG_DATUM(3);
-	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+	event_rows_begin(&w);
+	for (int m = 0; m < nmerged; m++)
 	{
-		v[5] = PG_GETARG_DATUM(4);
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(4), INT4OID, 4, true, TYPALIGN_INT,
-						  &statuses, &snull, &nstatuses);
+		CallEvent  *e = merged[m];
+
+		/* Triggers that the changes fire see this tenant's rows only. */
+		if (m == 0 || e->key.tenant_id != context)
+			ccroute_set_tenant_context(context = e->key.tenant_id);
+		if (e->key.kind == 'r')
+			applied += ccroute_ring_call(&w, e->key.tenant_id, e->key.call_seq, e->at);
+		else if (e->key.kind == 'a')
+			applied += ccroute_answer_call(&w, e->key.tenant_id, e->key.call_seq, e->at);
+		else
+			applied += ccroute_end_call(&w, e->key.tenant_id, e->key.call_seq, e->at,
+										e->has_status, e->status);
 	}
-	else
-	{
-		v[5] = (Datum) 0;
-		nulls[5] = 'n';			/* no statuses: each end's is null */
-	}
-	for (int g = 0; g < ngroups; g++)
-	{
-		/* Row-level security shows each statement this tenant's rows only. */
-		ccroute_set_tenant_context(groups[g].tenant_id);
-		v[0] = Int64GetDatum(groups[g].tenant_id);
-		if (groups[g].ringing)
-			applied += run_count(ringing_plan, v, nulls);
-		if (groups[g].answered)
-			applied += run_count(answered_plan, v, nulls);
-		if (groups[g].nends == 1)
-			applied += end_one(&groups[g], calls, times, statuses, nstatuses, snull);
-		else if (groups[g].end)
-			applied += run_count(end_plan, v, nulls);
-	}
-	SPI_finish();
+	event_rows_end(&w);
 	PG_RETURN_INT32((int32) applied);
 }

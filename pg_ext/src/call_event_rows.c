@@ -1,9 +1,13 @@
 /*
- * call_end.c: the end of one call (the proxy's BYE or CANCEL), the commonest event, written
- * row by row through row_access.c instead of the batch's statement (call_events.c), which
- * it equals: the live call leaves live_call for call_history, and its agent is freed, into
- * wrap-up with the day's counters updated after an answered call, or ready again keeping
- * its place after one that only rang.
+ * call_event_rows.c: what each call event does, row by row through row_access.c (the batch
+ * is read and grouped by call_events.c):
+ *   ringing: an offered call rings (a ringing from before the offer, meant for an agent the
+ *            call was offered to earlier, is ignored);
+ *   answered: the call is answered, its agent is on the call;
+ *   end (ended or abandoned): the live call leaves live_call for call_history, and its agent
+ *            is freed, into wrap-up with the day's counters updated after an answered call,
+ *            or ready again keeping its place after one that only rang.
+ * Each event's time is the proxy's, kept between when the call began and now.
  */
 #include "postgres.h"
 
@@ -13,7 +17,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include "call_end.h"
+#include "call_event_rows.h"
 #include "row_access.h"
 
 enum
@@ -88,16 +92,101 @@ answered_call_facts(RowWork *w, int64 tenant, int64 agent, TimestampTz ended_at,
 	return found;
 }
 
-int64
-ccroute_end_call(int64 tenant, int64 call_seq, TimestampTz at, bool has_status, int32 status)
+void
+event_rows_begin(RowWork *w)
 {
 	static const char *const tables[] = {"live_call", "call_history", "agent_state", "agent", "tenant"};
 	static const bool writable[] = {true, true, true, false, false};
-	RowWork		w;
-	RowRel	   *live = &w.rels[LIVE];
-	RowRel	   *hist = &w.rels[HISTORY];
-	RowRel	   *st = &w.rels[AGENT_STATE];
+
+	row_work_begin(w, lengthof(tables), tables, writable);
+}
+
+void
+event_rows_end(RowWork *w)
+{
+	row_work_end(w);
+}
+
+/* The live call, locked (its latest version), as the event sees it; false if it is gone. */
+static bool
+lock_live_call(RowWork *w, int64 tenant, int64 call_seq)
+{
 	Datum		keys[2] = {Int64GetDatum(tenant), Int64GetDatum(call_seq)};
+	RowRel	   *live = &w->rels[LIVE];
+
+	row_work_refresh(w);
+	return row_fetch(w, live, row_relid("live_call_pkey"), 2, keys) && row_lock(w, live, LockWaitBlock);
+}
+
+/* When the call was offered (or, if never, arrived). */
+static TimestampTz
+offered_at(RowRel *live)
+{
+	bool		isnull;
+	Datum		v = get(live, "offered_at", &isnull);
+
+	if (isnull)
+		v = get(live, "arrived_at", &isnull);
+	return DatumGetTimestampTz(v);
+}
+
+int64
+ccroute_ring_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at)
+{
+	RowRel	   *live = &w->rels[LIVE];
+	bool		isnull;
+
+	if (!lock_live_call(w, tenant, call_seq) ||
+		!row_text_is(get(live, "state", &isnull), "offered") || at < offered_at(live))
+		return 0;
+	row_next_from_found(live);
+	set(live, "state", CStringGetTextDatum("ringing"), false);
+	set(live, "ringing_at", TimestampTzGetDatum(Min(at, GetCurrentTimestamp())), false);
+	row_update(w, live);
+	return 1;
+}
+
+int64
+ccroute_answer_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at)
+{
+	RowRel	   *live = &w->rels[LIVE];
+	RowRel	   *st = &w->rels[AGENT_STATE];
+	bool		isnull;
+	TimestampTz answered_at;
+	Datum		agent;
+
+	if (!lock_live_call(w, tenant, call_seq) ||
+		row_text_is(get(live, "state", &isnull), "answered"))
+		return 0;
+	answered_at = Max(offered_at(live), Min(at, GetCurrentTimestamp()));
+	agent = get(live, "agent_id", &isnull);
+	row_next_from_found(live);
+	set(live, "state", CStringGetTextDatum("answered"), false);
+	set(live, "answered_at", TimestampTzGetDatum(answered_at), false);
+	row_update(w, live);
+	if (!isnull)
+	{
+		Datum		keys[2] = {Int64GetDatum(tenant), agent};
+
+		if (row_fetch(w, st, row_relid("agent_state_pkey"), 2, keys) && row_lock(w, st, LockWaitBlock))
+		{
+			row_next_from_found(st);
+			set(st, "state", CStringGetTextDatum("on_call"), false);
+			set(st, "since", TimestampTzGetDatum(answered_at), false);
+			set(st, "reserved_until", (Datum) 0, true);
+			set(st, "no_answer_streak", Int32GetDatum(0), false);
+			row_update(w, st);
+		}
+	}
+	return 1;
+}
+
+int64
+ccroute_end_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at, bool has_status, int32 status)
+{
+	RowRel	   *live = &w->rels[LIVE];
+	RowRel	   *hist = &w->rels[HISTORY];
+	RowRel	   *st = &w->rels[AGENT_STATE];
 	bool		isnull;
 	bool		answered;
 	bool		has_agent;
@@ -111,13 +200,8 @@ ccroute_end_call(int64 tenant, int64 call_seq, TimestampTz at, bool has_status, 
 	DateADT		day = 0;
 	const char *outcome;
 
-	row_work_begin(&w, lengthof(tables), tables, writable);
-	if (!row_fetch(&w, live, row_relid("live_call_pkey"), 2, keys) ||
-		!row_lock(&w, live, LockWaitBlock))
-	{
-		row_work_end(&w);
+	if (!lock_live_call(w, tenant, call_seq))
 		return 0;				/* already ended */
-	}
 
 	arrived_at = DatumGetTimestampTz(get(live, "arrived_at", &isnull));
 	{
@@ -143,7 +227,7 @@ ccroute_end_call(int64 tenant, int64 call_seq, TimestampTz at, bool has_status, 
 	else
 		outcome = "abandoned";
 	if (answered && has_agent)
-		has_wrapup = answered_call_facts(&w, tenant, agent, ended_at, &wrapup, &day);
+		has_wrapup = answered_call_facts(w, tenant, agent, ended_at, &wrapup, &day);
 
 	/* The history row. */
 	row_next_empty(hist);
@@ -169,8 +253,8 @@ ccroute_end_call(int64 tenant, int64 call_seq, TimestampTz at, bool has_status, 
 	}
 	set(hist, "wrap_up_seconds", Int32GetDatum(wrapup), !has_wrapup);
 
-	row_delete(&w, live);
-	row_insert(&w, hist);
+	row_delete(w, live);
+	row_insert(w, hist);
 
 	/* The agent: freed after an answered call; after one that only rang, only if it is still
 	 * reserved for it (a no-answer may already have freed it). */
@@ -178,8 +262,8 @@ ccroute_end_call(int64 tenant, int64 call_seq, TimestampTz at, bool has_status, 
 	{
 		Datum		akeys[2] = {Int64GetDatum(tenant), Int64GetDatum(agent)};
 
-		if (row_fetch(&w, st, row_relid("agent_state_pkey"), 2, akeys) &&
-			row_lock(&w, st, LockWaitBlock) &&
+		if (row_fetch(w, st, row_relid("agent_state_pkey"), 2, akeys) &&
+			row_lock(w, st, LockWaitBlock) &&
 			(answered || row_text_is(get(st, "state", &isnull), "reserved")))
 		{
 			row_next_from_found(st);
@@ -206,9 +290,8 @@ ccroute_end_call(int64 tenant, int64 call_seq, TimestampTz at, bool has_status, 
 				set(st, "state", CStringGetTextDatum("ready"), false);
 				set(st, "available_at", (Datum) 0, true);
 			}
-			row_update(&w, st);
+			row_update(w, st);
 		}
 	}
-	row_work_end(&w);
 	return 1;
 }

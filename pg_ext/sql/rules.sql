@@ -122,6 +122,29 @@ SELECT ccroute.activate_rule(1);
 SELECT count(*) AS live_calls_before FROM ccroute.live_call;
 SELECT ccroute.try_rule('return function(call, agents) return { agents = { agents[#agents].extension }, note = "last" } end',
                         '+81300000201') - 'explanation' AS tried;
+-- What a rule sees of each candidate: extension, name, skills, idle time, today's counts
+-- (Ann's are today's; Ben's are yesterday's, so he has none today).
+RESET SESSION AUTHORIZATION;
+UPDATE ccroute.agent_state s
+   SET stats_day = (now() AT TIME ZONE t.time_zone)::date - CASE a.extension WHEN '101' THEN 0 ELSE 1 END,
+       calls_today = CASE a.extension WHEN '101' THEN 4 ELSE 9 END,
+       talk_seconds_today = CASE a.extension WHEN '101' THEN 321 ELSE 999 END
+  FROM ccroute.agent a, ccroute.tenant t
+ WHERE a.tenant_id = s.tenant_id AND a.agent_id = s.agent_id AND t.tenant_id = s.tenant_id
+   AND t.name = 'ru' AND a.extension IN ('101', '102');
+SET SESSION AUTHORIZATION "ru.admin";
+SELECT ccroute.try_rule('return function(call, agents)
+    local seen = {}
+    for _, a in ipairs(agents) do
+        local skills = {}
+        for name, p in pairs(a.skills) do skills[#skills + 1] = name .. "=" .. p end
+        table.sort(skills)
+        seen[#seen + 1] = string.format("%s %s %s idle>%s %d %d", a.extension, a.name,
+            table.concat(skills, ","), a.idle_seconds > 3000 and "50min" or "?", a.calls_today,
+            a.talk_seconds_today)
+    end
+    return { note = table.concat(seen, "; ") }
+end', '+81300000201') #>> '{explanation,rule,note}' AS candidates_seen;
 SELECT ccroute.try_rule(NULL, '+81300000201', '+819011112222') #> '{explanation,rule}' AS active_rule;
 SELECT ccroute.try_rule('return function() while true do end end', '+81300000201') #>> '{explanation,rule,stop}' AS stopped;
 SELECT count(*) AS live_calls_after FROM ccroute.live_call;

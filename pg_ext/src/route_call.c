@@ -760,7 +760,12 @@ apply_rule(Call *call, int64 *skill, Decision *settled)
 	for (int i = 0; i < n; i++)
 		ids[i] = look->c[i].agent_id;
 	/* ids is compacted to the agents found: ids[i] is agents[i]'s */
-	agents = ccroute_rule_agents(t, ids, n, call->local_day, &nagents);
+	{
+		RowWork    *w = call_rows(call);
+
+		agents = ccroute_rule_agents(t, ids, n, call->local_day, w, &w->rels[ROWS_AGENT],
+									 &w->rels[ROWS_AGENT_STATE], &nagents);
+	}
 	ccroute_rule_call_input(&rc, t, call->caller, call->dialed, sk ? sk->name : NULL,
 							GetCurrentTransactionStartTimestamp(), call->facts);
 	stop = ccroute_run_rule(t->tenant_id, version, source, &rc, agents, nagents, &d, err, sizeof(err));

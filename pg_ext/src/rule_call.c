@@ -247,67 +247,55 @@ ccroute_rule_call_input(cc_rule_call *rc, const CcTenant *tenant, text *caller, 
 }
 
 cc_rule_agent *
-ccroute_rule_agents(const CcTenant *tenant, int64 *ids, int n, const char *local_day, int *nout)
+ccroute_rule_agents(const CcTenant *tenant, int64 *ids, int n, const char *local_day, RowWork *w,
+					RowRel *agent, RowRel *state, int *nout)
 {
-	static SPIPlanPtr plan = NULL;
-	Datum		v[3];
-	Datum	   *d = palloc(sizeof(Datum) * (n + 1));
 	cc_rule_agent *agents = palloc0(sizeof(cc_rule_agent) * (n + 1));
+	Oid			agent_key = row_relid("agent_pkey");
+	Oid			state_key = row_relid("agent_state_pkey");
+	DateADT		today = DatumGetDateADT(DirectFunctionCall1(date_in, CStringGetDatum(local_day)));
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
-	if (plan == NULL)
-		plan = ccroute_prepare_kept(
-			"SELECT a.agent_id, a.extension, a.name, "
-			"       extract(epoch FROM now() OPERATOR(pg_catalog.-) s.idle_since)::float8, "
-			"       CASE WHEN s.stats_day OPERATOR(pg_catalog.=) $3::date THEN s.calls_today ELSE 0 END, "
-			"       CASE WHEN s.stats_day OPERATOR(pg_catalog.=) $3::date THEN s.talk_seconds_today ELSE 0 END "
-			"  FROM ccroute.agent a JOIN ccroute.agent_state s "
-			"    ON s.tenant_id OPERATOR(pg_catalog.=) a.tenant_id AND s.agent_id OPERATOR(pg_catalog.=) a.agent_id "
-			" WHERE a.tenant_id OPERATOR(pg_catalog.=) $1 AND a.agent_id OPERATOR(pg_catalog.=) ANY ($2)",
-			3, (Oid[]) {INT8OID, INT8ARRAYOID, TEXTOID});
-	for (int i = 0; i < n; i++)
-		d[i] = Int64GetDatum(ids[i]);
-	v[0] = Int64GetDatum(tenant->tenant_id);
-	v[1] = PointerGetDatum(construct_array(d, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	v[2] = CStringGetTextDatum(local_day);
-	if (SPI_execute_plan(plan, v, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "ccroute: reading the rule's candidates failed");
-
-	/* In the order of ids: the router's order is the rule's default. */
 	*nout = 0;
 	for (int i = 0; i < n; i++)
-		for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		keys[2] = {Int64GetDatum(tenant->tenant_id), Int64GetDatum(ids[i])};
+		cc_rule_agent *a;
+		const CcAgentSkill *sk;
+		cc_rule_skill *skills;
+		int			nsk;
+		bool		isnull;
+		bool		counts_today;
+		Datum		v;
+
+		if (!row_fetch(w, agent, agent_key, 2, keys) || !row_fetch(w, state, state_key, 2, keys))
+			continue;
+		ids[*nout] = ids[i];	/* compacted alike: ids[k] stays agents[k]'s */
+		a = &agents[(*nout)++];
+		a->extension = TextDatumGetCString(row_get(agent, row_att(agent, "extension"), &isnull));
+		a->name = TextDatumGetCString(row_get(agent, row_att(agent, "name"), &isnull));
+		v = row_get(state, row_att(state, "idle_since"), &isnull);
+		a->idle_seconds = isnull ? 0 : (double) (now - DatumGetTimestampTz(v)) / USECS_PER_SEC;
+		v = row_get(state, row_att(state, "stats_day"), &isnull);
+		counts_today = !isnull && DatumGetDateADT(v) == today;
+		a->calls_today = counts_today ? DatumGetInt32(row_get(state, row_att(state, "calls_today"), &isnull)) : 0;
+		a->talk_seconds_today = counts_today ?
+			DatumGetInt32(row_get(state, row_att(state, "talk_seconds_today"), &isnull)) : 0;
+		sk = cc_agent_skills(tenant->tenant_id, ids[i], &nsk);
+		skills = palloc0(sizeof(cc_rule_skill) * (nsk + 1));
+		a->nskills = 0;
+		for (int j = 0; j < nsk; j++)
 		{
-			cc_rule_agent *a;
-			const CcAgentSkill *sk;
-			cc_rule_skill *skills;
-			int			nsk;
-			bool		isnull;
+			const CcSkill *s = cc_skill(tenant, sk[j].skill_id);
 
-			if (col_int8(r, 1) != ids[i])
+			if (s == NULL)
 				continue;
-			ids[*nout] = ids[i];	/* compacted alike: ids[k] stays agents[k]'s */
-			a = &agents[(*nout)++];
-			a->extension = col_text(r, 2);
-			a->name = col_text(r, 3);
-			a->idle_seconds = DatumGetFloat8(col(r, 4, &isnull));
-			a->calls_today = col_int4(r, 5);
-			a->talk_seconds_today = col_int4(r, 6);
-			sk = cc_agent_skills(tenant->tenant_id, ids[i], &nsk);
-			skills = palloc0(sizeof(cc_rule_skill) * (nsk + 1));
-			a->nskills = 0;
-			for (int j = 0; j < nsk; j++)
-			{
-				const CcSkill *s = cc_skill(tenant, sk[j].skill_id);
-
-				if (s == NULL)
-					continue;
-				skills[a->nskills].name = s->name;
-				skills[a->nskills].proficiency = sk[j].proficiency;
-				a->nskills++;
-			}
-			a->skills = skills;
-			break;
+			skills[a->nskills].name = s->name;
+			skills[a->nskills].proficiency = sk[j].proficiency;
+			a->nskills++;
 		}
+		a->skills = skills;
+	}
 	return agents;
 }
 

@@ -16,6 +16,7 @@
 #include "datatype/timestamp.h"
 
 #include "config_cache.h"
+#include "row_access.h"
 #include "rule_sandbox.h"
 
 extern void ccroute_define_rule_settings(void);
@@ -38,11 +39,13 @@ extern void ccroute_rule_call_input(cc_rule_call *rc, const CcTenant *tenant, te
 									text *dialed, const char *skill_name, TimestampTz now,
 									Datum facts);
 
-/* The candidates as a rule sees them, in the order of ids (one query: extensions, names,
- * today's counts; skills from the cache). SPI must be connected. An agent no longer found is
- * left out, and ids is compacted alike, so that ids[k] is the id of the k-th agent returned. */
+/* The candidates as a rule sees them, in the order of ids: extensions, names and today's
+ * counts read by key through the call's rows (agent and agent_state, opened in w), skills from
+ * the cache. An agent no longer found is left out, and ids is compacted alike, so that ids[k]
+ * is the id of the k-th agent returned. */
 extern cc_rule_agent *ccroute_rule_agents(const CcTenant *tenant, int64 *ids, int n,
-										  const char *local_day, int *nout);
+										  const char *local_day, RowWork *w, RowRel *agent,
+										  RowRel *state, int *nout);
 
 /* What failed, for the tenant admin (rule_error): at most once a second per tenant and backend. */
 extern void ccroute_rule_error(int64 tenant_id, int version, cc_rule_stop stop,

@@ -3,9 +3,10 @@
  *
  * It reads top to bottom as the decision is made:
  *   1. check what came from the network;
- *   2. resolve the dialed number to its tenant and enter that tenant's context (from then on,
- *      row-level security shows this function that tenant's rows only); the number's and the
- *      tenant's configuration come from the backend's cache (config_cache.c);
+ *   2. resolve the dialed number to its tenant and enter that tenant's context (the statements
+ *      that follow see that tenant's rows only, under row-level security; the reads and writes
+ *      by key go row by row, row_access.c, with the tenant in every key); the number's and
+ *      the tenant's configuration come from the backend's cache (config_cache.c);
  *   3. read any live call with this Call-ID (a repeated INVITE gets the same answer; a failed
  *      offer gets the next agent), else count the tenant's live calls;
  *   4. refuse a cancelled or saturated tenant, send a closed number's calls to its closed

@@ -7,7 +7,7 @@
 #   - a plain PL/pgSQL function doing the stock job (pick the longest-idle ready agent of the
 #     skill FOR UPDATE SKIP LOCKED, mark it busy, insert the call);
 #   - ccroute.route_call (tenant limits, hours, every agent classified, strategy, explanation,
-#     row-level security, the call recorded).
+#     the call recorded).
 # Latency p50/p99/p99.9 at one client, throughput at 8 clients, commits and WAL per decision.
 # Writes tests/bench/results/route_call-<date>.md.
 set -u
@@ -23,6 +23,8 @@ TPUT_SECONDS=${TPUT_SECONDS:-15}
 WARM_CALLS=${WARM_CALLS:-8000}
 WARM_SECONDS=${WARM_SECONDS:-25}
 bench_pg_start
+# Every statement is prepared once per connection (-M prepared), as the proxy's module
+# prepares route_call and call_events; the stock way's functions are prepared alike.
 pgbench=$STACK_PG_BIN/pgbench
 
 echo "Loading 1,000 tenants of 100 agents..."
@@ -77,7 +79,7 @@ measure() {
 	lsn0=$(q "SELECT pg_current_wal_lsn()")
 	commits0=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'ccroute'")
 	rm -f "$STACK_DIR"/pgbench_log.*
-	(cd "$STACK_DIR" && "$pgbench" -n -U kamailio -c 1 -t $((WARM_CALLS + LAT_CALLS)) -l -f "$script" ccroute \
+	(cd "$STACK_DIR" && "$pgbench" -n -M prepared -U kamailio -c 1 -t $((WARM_CALLS + LAT_CALLS)) -l -f "$script" ccroute \
 		>"$STACK_DIR/$id.lat" 2>&1)
 	sleep 1
 	lsn1=$(q "SELECT pg_current_wal_lsn()")
@@ -88,7 +90,7 @@ measure() {
 	commits=$(q "SELECT round(($commits1 - $commits0)::numeric / $((WARM_CALLS + LAT_CALLS)), 2)")
 	reset_agents
 	rm -f "$STACK_DIR"/pgbench_log.*
-	(cd "$STACK_DIR" && "$pgbench" -n -U kamailio -c 8 -j 8 -T $((WARM_SECONDS + TPUT_SECONDS)) -l -f "$life" ccroute \
+	(cd "$STACK_DIR" && "$pgbench" -n -M prepared -U kamailio -c 8 -j 8 -T $((WARM_SECONDS + TPUT_SECONDS)) -l -f "$life" ccroute \
 		>"$STACK_DIR/$id.tput" 2>&1)
 	# Whole calls finished in the last TPUT_SECONDS, after the warm-up.
 	t0=$(awk '{print $5}' "$STACK_DIR"/pgbench_log.* | sort -n | head -n 1)
@@ -127,7 +129,7 @@ done
 rule_row() { # SCRIPT: p50 p99 p99.9 at one client after the warm-up
 	reset_agents
 	rm -f "$STACK_DIR"/pgbench_log.*
-	(cd "$STACK_DIR" && "$pgbench" -n -U kamailio -c 1 -t $((WARM_CALLS + LAT_CALLS)) -l -f "$1" ccroute >/dev/null 2>&1)
+	(cd "$STACK_DIR" && "$pgbench" -n -M prepared -U kamailio -c 1 -t $((WARM_CALLS + LAT_CALLS)) -l -f "$1" ccroute >/dev/null 2>&1)
 	awk -v w="$WARM_CALLS" 'NR > w {print $3}' "$STACK_DIR"/pgbench_log.* | percentiles
 }
 read -r norule50 norule99 norule999 < <(rule_row "$STACK_DIR/norule.sql")
@@ -162,7 +164,8 @@ cat >"$report" <<EOF
 Command: \`make bench\` (tests/bench/route_call.sh; LAT_CALLS=$LAT_CALLS, TPUT_SECONDS=$TPUT_SECONDS,
 WARM_CALLS=$WARM_CALLS, WARM_SECONDS=$WARM_SECONDS).
 Machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -r); PostgreSQL $(q 'SHOW server_version'),
-pgbench on the same machine over a Unix socket, as the proxy's role.
+pgbench on the same machine over a Unix socket, as the proxy's role, every statement prepared
+once per connection (-M prepared: the module prepares its statements; the stock way's too).
 Durability: synchronous_commit = $(q 'SHOW synchronous_commit'), fsync = $(q 'SHOW fsync'),
 full_page_writes = $(q 'SHOW full_page_writes'), shared_buffers = $(q 'SHOW shared_buffers').
 Data: 1,000 tenants x 100 agents, one skill each, all ready; agents are readied again before
@@ -205,8 +208,8 @@ memory also holds the configuration cache of the 1,000 tenants (numbers, skills,
 agents' skills) and the backend's plans.
 
 route_call does more per call than the stock function: it checks the SIP values, resolves the
-number through the directory, enters the tenant's context under row-level security (every table
-it reads is filtered by tenant), checks the tenant's status, its concurrent-call limit and the
+number through the directory, enters the tenant's context (its reads and writes by key are
+row by row, with the tenant in every key: pg_ext/README.md), checks the tenant's status, its concurrent-call limit and the
 number's business hours, ends the tenant's lost offers, reads the available agents in the
 skill's strategy order with their proficiency and the number's further required skills,
 reserves with SKIP LOCKED, and records the call with its explanation, for example:

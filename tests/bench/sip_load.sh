@@ -181,7 +181,7 @@ highest rate measures the machine, not the database work: the CPU per call then 
 - stock: the same proxy with sqlops calling stock.route() on INVITE and stock.release() on BYE
   (tests/bench/stock.sql): two commits per call.
 - ccroute: the shipped kamailio_mod/kamailio.cfg: route_call on INVITE (one commit), with the
-  tenant's limits, hours, strategy, row-level security, explanation, agent state and history;
+  tenant's limits, hours, strategy, explanation, agent state and history;
   the call's answer and end are queued by the proxy and sent with other calls' in one
   call_events statement every event_interval_ms (10 ms): one commit per batch.
 EOF

@@ -54,18 +54,6 @@ seconds_int(int64 usecs)
 					: -((-usecs + USECS_PER_SEC / 2) / USECS_PER_SEC));
 }
 
-static Datum
-get(RowRel *r, const char *column, bool *isnull)
-{
-	return row_get(r, row_att(r, column), isnull);
-}
-
-static void
-set(RowRel *r, const char *column, Datum value, bool isnull)
-{
-	row_set(r, row_att(r, column), value, isnull);
-}
-
 /* The agent's wrap-up seconds (false if the agent is gone) and the tenant's day at the call's
  * end, for an answered call. */
 static bool
@@ -82,10 +70,10 @@ answered_call_facts(RowWork *w, int64 tenant, int64 agent, TimestampTz ended_at,
 	*wrapup = 0;
 	found = row_fetch(w, a, row_relid("agent_pkey"), 2, keys);
 	if (found)
-		*wrapup = DatumGetInt32(get(a, "wrapup_seconds", &isnull));
+		*wrapup = DatumGetInt32(row_get_col(a, "wrapup_seconds", &isnull));
 	if (!row_fetch(w, t, row_relid("tenant_pkey"), 1, keys))
 		elog(ERROR, "ccroute: tenant " INT64_FORMAT " is missing", tenant);
-	zone = get(t, "time_zone", &isnull);
+	zone = row_get_col(t, "time_zone", &isnull);
 	*day = DatumGetDateADT(DirectFunctionCall1(timestamp_date,
 											   DirectFunctionCall2(timestamptz_zone, zone,
 																   TimestampTzGetDatum(ended_at))));
@@ -123,10 +111,10 @@ static TimestampTz
 offered_at(RowRel *live)
 {
 	bool		isnull;
-	Datum		v = get(live, "offered_at", &isnull);
+	Datum		v = row_get_col(live, "offered_at", &isnull);
 
 	if (isnull)
-		v = get(live, "arrived_at", &isnull);
+		v = row_get_col(live, "arrived_at", &isnull);
 	return DatumGetTimestampTz(v);
 }
 
@@ -137,11 +125,11 @@ ccroute_ring_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at)
 	bool		isnull;
 
 	if (!lock_live_call(w, tenant, call_seq) ||
-		!row_text_is(get(live, "state", &isnull), "offered") || at < offered_at(live))
+		!row_text_is(row_get_col(live, "state", &isnull), "offered") || at < offered_at(live))
 		return 0;
 	row_next_from_found(live);
-	set(live, "state", CStringGetTextDatum("ringing"), false);
-	set(live, "ringing_at", TimestampTzGetDatum(Min(at, GetCurrentTimestamp())), false);
+	row_set_col(live, "state", CStringGetTextDatum("ringing"), false);
+	row_set_col(live, "ringing_at", TimestampTzGetDatum(Min(at, GetCurrentTimestamp())), false);
 	row_update(w, live);
 	return 1;
 }
@@ -156,13 +144,13 @@ ccroute_answer_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at)
 	Datum		agent;
 
 	if (!lock_live_call(w, tenant, call_seq) ||
-		row_text_is(get(live, "state", &isnull), "answered"))
+		row_text_is(row_get_col(live, "state", &isnull), "answered"))
 		return 0;
 	answered_at = Max(offered_at(live), Min(at, GetCurrentTimestamp()));
-	agent = get(live, "agent_id", &isnull);
+	agent = row_get_col(live, "agent_id", &isnull);
 	row_next_from_found(live);
-	set(live, "state", CStringGetTextDatum("answered"), false);
-	set(live, "answered_at", TimestampTzGetDatum(answered_at), false);
+	row_set_col(live, "state", CStringGetTextDatum("answered"), false);
+	row_set_col(live, "answered_at", TimestampTzGetDatum(answered_at), false);
 	row_update(w, live);
 	if (!isnull)
 	{
@@ -171,10 +159,10 @@ ccroute_answer_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at)
 		if (row_fetch(w, st, row_relid("agent_state_pkey"), 2, keys) && row_lock(w, st, LockWaitBlock))
 		{
 			row_next_from_found(st);
-			set(st, "state", CStringGetTextDatum("on_call"), false);
-			set(st, "since", TimestampTzGetDatum(answered_at), false);
-			set(st, "reserved_until", (Datum) 0, true);
-			set(st, "no_answer_streak", Int32GetDatum(0), false);
+			row_set_col(st, "state", CStringGetTextDatum("on_call"), false);
+			row_set_col(st, "since", TimestampTzGetDatum(answered_at), false);
+			row_set_col(st, "reserved_until", (Datum) 0, true);
+			row_set_col(st, "no_answer_streak", Int32GetDatum(0), false);
 			row_update(w, st);
 		}
 	}
@@ -203,16 +191,16 @@ ccroute_end_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at, bool 
 	if (!lock_live_call(w, tenant, call_seq))
 		return 0;				/* already ended */
 
-	arrived_at = DatumGetTimestampTz(get(live, "arrived_at", &isnull));
+	arrived_at = DatumGetTimestampTz(row_get_col(live, "arrived_at", &isnull));
 	{
-		Datum		v = get(live, "answered_at", &isnull);
+		Datum		v = row_get_col(live, "answered_at", &isnull);
 
 		answered = !isnull;
 		if (answered)
 			answered_at = DatumGetTimestampTz(v);
 	}
 	{
-		Datum		v = get(live, "agent_id", &isnull);
+		Datum		v = row_get_col(live, "agent_id", &isnull);
 
 		has_agent = !isnull;
 		if (has_agent)
@@ -222,7 +210,7 @@ ccroute_end_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at, bool 
 	ended_at = Max(answered ? answered_at : arrived_at, Min(at, now));
 	if (answered)
 		outcome = "answered";
-	else if (row_text_is(get(live, "state", &isnull), "failed"))
+	else if (row_text_is(row_get_col(live, "state", &isnull), "failed"))
 		outcome = "no_answer";
 	else
 		outcome = "abandoned";
@@ -233,13 +221,13 @@ ccroute_end_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at, bool 
 	row_next_empty(hist);
 	for (int i = 0; i < (int) lengthof(carried); i++)
 	{
-		Datum		v = get(live, carried[i], &isnull);
+		Datum		v = row_get_col(live, carried[i], &isnull);
 
-		set(hist, carried[i], v, isnull);
+		row_set_col(hist, carried[i], v, isnull);
 	}
-	set(hist, "sip_status", Int32GetDatum(status), !has_status);
-	set(hist, "outcome", CStringGetTextDatum(outcome), false);
-	set(hist, "ended_at", TimestampTzGetDatum(ended_at), false);
+	row_set_col(hist, "sip_status", Int32GetDatum(status), !has_status);
+	row_set_col(hist, "outcome", CStringGetTextDatum(outcome), false);
+	row_set_col(hist, "ended_at", TimestampTzGetDatum(ended_at), false);
 	{
 		AttrNumber	wait = row_att(hist, "wait_seconds");
 		AttrNumber	talk = row_att(hist, "talk_seconds");
@@ -251,7 +239,7 @@ ccroute_end_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at, bool 
 													   TupleDescAttr(d, talk - 1)->atttypmod) : 0,
 				!answered);
 	}
-	set(hist, "wrap_up_seconds", Int32GetDatum(wrapup), !has_wrapup);
+	row_set_col(hist, "wrap_up_seconds", Int32GetDatum(wrapup), !has_wrapup);
 
 	row_delete(w, live);
 	row_insert(w, hist);
@@ -264,31 +252,31 @@ ccroute_end_call(RowWork *w, int64 tenant, int64 call_seq, TimestampTz at, bool 
 
 		if (row_fetch(w, st, row_relid("agent_state_pkey"), 2, akeys) &&
 			row_lock(w, st, LockWaitBlock) &&
-			(answered || row_text_is(get(st, "state", &isnull), "reserved")))
+			(answered || row_text_is(row_get_col(st, "state", &isnull), "reserved")))
 		{
 			row_next_from_found(st);
-			set(st, "since", TimestampTzGetDatum(ended_at), false);
-			set(st, "reserved_until", (Datum) 0, true);
+			row_set_col(st, "since", TimestampTzGetDatum(ended_at), false);
+			row_set_col(st, "reserved_until", (Datum) 0, true);
 			if (answered)
 			{
 				TimestampTz free_at = ended_at + (int64) wrapup * USECS_PER_SEC;
-				Datum		v = get(st, "stats_day", &isnull);
+				Datum		v = row_get_col(st, "stats_day", &isnull);
 				bool		same_day = !isnull && DatumGetDateADT(v) == day;
-				int32		calls = same_day ? DatumGetInt32(get(st, "calls_today", &isnull)) : 0;
-				int32		talk = same_day ? DatumGetInt32(get(st, "talk_seconds_today", &isnull)) : 0;
+				int32		calls = same_day ? DatumGetInt32(row_get_col(st, "calls_today", &isnull)) : 0;
+				int32		talk = same_day ? DatumGetInt32(row_get_col(st, "talk_seconds_today", &isnull)) : 0;
 
-				set(st, "state", CStringGetTextDatum(wrapup > 0 ? "wrap_up" : "ready"), false);
-				set(st, "available_at", TimestampTzGetDatum(free_at), wrapup <= 0);
-				set(st, "idle_since", TimestampTzGetDatum(free_at), false);
-				set(st, "calls_today", Int32GetDatum(calls + 1), false);
-				set(st, "talk_seconds_today", Int32GetDatum(talk + seconds_int(ended_at - answered_at)),
+				row_set_col(st, "state", CStringGetTextDatum(wrapup > 0 ? "wrap_up" : "ready"), false);
+				row_set_col(st, "available_at", TimestampTzGetDatum(free_at), wrapup <= 0);
+				row_set_col(st, "idle_since", TimestampTzGetDatum(free_at), false);
+				row_set_col(st, "calls_today", Int32GetDatum(calls + 1), false);
+				row_set_col(st, "talk_seconds_today", Int32GetDatum(talk + seconds_int(ended_at - answered_at)),
 					false);
-				set(st, "stats_day", DateADTGetDatum(day), false);
+				row_set_col(st, "stats_day", DateADTGetDatum(day), false);
 			}
 			else
 			{
-				set(st, "state", CStringGetTextDatum("ready"), false);
-				set(st, "available_at", (Datum) 0, true);
+				row_set_col(st, "state", CStringGetTextDatum("ready"), false);
+				row_set_col(st, "available_at", (Datum) 0, true);
 			}
 			row_update(w, st);
 		}

@@ -339,24 +339,12 @@ close_call_rows(Call *call)
 	call->rows_open = false;
 }
 
-static Datum
-get(RowRel *r, const char *column, bool *isnull)
-{
-	return row_get(r, row_att(r, column), isnull);
-}
-
-static void
-set(RowRel *r, const char *column, Datum value, bool isnull)
-{
-	row_set(r, row_att(r, column), value, isnull);
-}
-
 /* The text column, NULL for NULL. */
 static char *
 get_text(RowRel *r, const char *column)
 {
 	bool		isnull;
-	Datum		v = get(r, column, &isnull);
+	Datum		v = row_get_col(r, column, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(v);
 }
@@ -376,14 +364,14 @@ static bool
 is_available(RowRel *st, TimestampTz now)
 {
 	bool		isnull;
-	Datum		state = get(st, "state", &isnull);
+	Datum		state = row_get_col(st, "state", &isnull);
 	Datum		until;
 
 	if (row_text_is(state, "ready"))
 		return true;
 	if (!row_text_is(state, "wrap_up"))
 		return false;
-	until = get(st, "available_at", &isnull);
+	until = row_get_col(st, "available_at", &isnull);
 	return !isnull && DatumGetTimestampTz(until) <= now;
 }
 
@@ -683,13 +671,13 @@ reserve_first(Call *call, Candidate *k, int n)
 			!row_lock(w, st, LockWaitSkip) || !is_available(st, now))
 			continue;
 		row_next_from_found(st);
-		set(st, "state", CStringGetTextDatum("reserved"), false);
-		set(st, "since", TimestampTzGetDatum(now), false);
-		set(st, "available_at", (Datum) 0, true);
-		set(st, "reason", (Datum) 0, true);
-		set(st, "reserved_until", TimestampTzGetDatum(now + (int64) call->ring_timeout * USECS_PER_SEC),
+		row_set_col(st, "state", CStringGetTextDatum("reserved"), false);
+		row_set_col(st, "since", TimestampTzGetDatum(now), false);
+		row_set_col(st, "available_at", (Datum) 0, true);
+		row_set_col(st, "reason", (Datum) 0, true);
+		row_set_col(st, "reserved_until", TimestampTzGetDatum(now + (int64) call->ring_timeout * USECS_PER_SEC),
 			false);
-		set(st, "last_offered_at", TimestampTzGetDatum(now), false);
+		row_set_col(st, "last_offered_at", TimestampTzGetDatum(now), false);
 		row_update(w, st);
 		k[i].target = uri;
 		return i;
@@ -1022,23 +1010,23 @@ insert_live_call(Call *call, Decision *d)
 	char		n[1] = {' '};
 
 	row_next_empty(l);
-	set(l, "tenant_id", Int64GetDatum(call->tenant_id), false);
-	set(l, "call_seq", Int64GetDatum(seq), false);
-	set(l, "call_id", PointerGetDatum(call->call_id), false);
-	set(l, "caller", PointerGetDatum(call->caller), false);
-	set(l, "dialed", PointerGetDatum(call->dialed), false);
-	set(l, "facts", call->facts, false);
-	set(l, "state", CStringGetTextDatum("offered"), false);
-	set(l, "action", CStringGetTextDatum(d->action), false);
-	set(l, "target", d->target ? CStringGetTextDatum(d->target) : (Datum) 0, d->target == NULL);
-	set(l, "skill_id", Int64GetDatum(d->skill_id), d->skill_id == 0);
-	set(l, "agent_id", agent, d->agent_id == 0);
-	set(l, "attempts", Int16GetDatum(1), false);
-	set(l, "tried_agents", PointerGetDatum(d->agent_id ? construct_array(&agent, 1, INT8OID, 8, true, TYPALIGN_DOUBLE)
+	row_set_col(l, "tenant_id", Int64GetDatum(call->tenant_id), false);
+	row_set_col(l, "call_seq", Int64GetDatum(seq), false);
+	row_set_col(l, "call_id", PointerGetDatum(call->call_id), false);
+	row_set_col(l, "caller", PointerGetDatum(call->caller), false);
+	row_set_col(l, "dialed", PointerGetDatum(call->dialed), false);
+	row_set_col(l, "facts", call->facts, false);
+	row_set_col(l, "state", CStringGetTextDatum("offered"), false);
+	row_set_col(l, "action", CStringGetTextDatum(d->action), false);
+	row_set_col(l, "target", d->target ? CStringGetTextDatum(d->target) : (Datum) 0, d->target == NULL);
+	row_set_col(l, "skill_id", Int64GetDatum(d->skill_id), d->skill_id == 0);
+	row_set_col(l, "agent_id", agent, d->agent_id == 0);
+	row_set_col(l, "attempts", Int16GetDatum(1), false);
+	row_set_col(l, "tried_agents", PointerGetDatum(d->agent_id ? construct_array(&agent, 1, INT8OID, 8, true, TYPALIGN_DOUBLE)
 										   : construct_empty_array(INT8OID)), false);
-	set(l, "explanation", explanation_datum(d, n, 0), d->explanation == NULL);
-	set(l, "arrived_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
-	set(l, "offered_at", TimestampTzGetDatum(GetCurrentTimestamp()), false);
+	row_set_col(l, "explanation", explanation_datum(d, n, 0), d->explanation == NULL);
+	row_set_col(l, "arrived_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+	row_set_col(l, "offered_at", TimestampTzGetDatum(GetCurrentTimestamp()), false);
 	row_insert(w, l);
 	return seq;
 }
@@ -1120,13 +1108,13 @@ read_live(Call *call, char **action, char **target, int64 *agent)
 
 	if (row_fetch(w, l, row_relid("live_call_tenant_id_call_id_key"), 2, keys))
 	{
-		call->live_seq = DatumGetInt64(get(l, "call_seq", &isnull));
+		call->live_seq = DatumGetInt64(row_get_col(l, "call_seq", &isnull));
 		call->live_state = get_text(l, "state");
-		call->live_attempts = DatumGetInt16(get(l, "attempts", &isnull));
-		call->tried = int8_array(get(l, "tried_agents", &isnull), &call->ntried);
+		call->live_attempts = DatumGetInt16(row_get_col(l, "attempts", &isnull));
+		call->tried = int8_array(row_get_col(l, "tried_agents", &isnull), &call->ntried);
 		*action = get_text(l, "action");
 		*target = get_text(l, "target");
-		v = get(l, "agent_id", &isnull);
+		v = row_get_col(l, "agent_id", &isnull);
 		*agent = isnull ? 0 : DatumGetInt64(v);
 	}
 	else
@@ -1143,10 +1131,10 @@ read_live(Call *call, char **action, char **target, int64 *agent)
 	scan = row_scan_begin(w, st, row_relid("agent_state_lost_offers"), 1, keys);
 	while (call->nlost < MAX_LOST_OFFERS && row_scan_next(scan, st))
 	{
-		v = get(st, "reserved_until", &isnull);
+		v = row_get_col(st, "reserved_until", &isnull);
 		if (isnull || DatumGetTimestampTz(v) > now)
 			break;
-		call->lost[call->nlost++] = DatumGetInt64(get(st, "agent_id", &isnull));
+		call->lost[call->nlost++] = DatumGetInt64(row_get_col(st, "agent_id", &isnull));
 	}
 	row_scan_end(scan);
 	return live_calls;

@@ -291,6 +291,18 @@ row_set(RowRel *r, AttrNumber att, Datum value, bool isnull)
 	r->next->tts_isnull[att - 1] = isnull;
 }
 
+Datum
+row_get_col(RowRel *r, const char *column, bool *isnull)
+{
+	return row_get(r, row_att(r, column), isnull);
+}
+
+void
+row_set_col(RowRel *r, const char *column, Datum value, bool isnull)
+{
+	row_set(r, row_att(r, column), value, isnull);
+}
+
 void
 row_insert(RowWork *w, RowRel *r)
 {

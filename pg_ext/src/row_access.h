@@ -64,6 +64,9 @@ extern Datum row_get(RowRel *r, AttrNumber att, bool *isnull);
 extern void row_next_from_found(RowRel *r);
 extern void row_next_empty(RowRel *r);
 extern void row_set(RowRel *r, AttrNumber att, Datum value, bool isnull);
+/* The same, by column name. */
+extern Datum row_get_col(RowRel *r, const char *column, bool *isnull);
+extern void row_set_col(RowRel *r, const char *column, Datum value, bool isnull);
 
 /* Writes r->next: as a new row, or over the locked r->found; or deletes r->found. Constraints,
  * indexes and row triggers as an INSERT, UPDATE or DELETE would keep them; row-level security

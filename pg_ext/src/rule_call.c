@@ -272,15 +272,15 @@ ccroute_rule_agents(const CcTenant *tenant, int64 *ids, int n, const char *local
 			continue;
 		ids[*nout] = ids[i];	/* compacted alike: ids[k] stays agents[k]'s */
 		a = &agents[(*nout)++];
-		a->extension = TextDatumGetCString(row_get(agent, row_att(agent, "extension"), &isnull));
-		a->name = TextDatumGetCString(row_get(agent, row_att(agent, "name"), &isnull));
-		v = row_get(state, row_att(state, "idle_since"), &isnull);
+		a->extension = TextDatumGetCString(row_get_col(agent, "extension", &isnull));
+		a->name = TextDatumGetCString(row_get_col(agent, "name", &isnull));
+		v = row_get_col(state, "idle_since", &isnull);
 		a->idle_seconds = isnull ? 0 : (double) (now - DatumGetTimestampTz(v)) / USECS_PER_SEC;
-		v = row_get(state, row_att(state, "stats_day"), &isnull);
+		v = row_get_col(state, "stats_day", &isnull);
 		counts_today = !isnull && DatumGetDateADT(v) == today;
-		a->calls_today = counts_today ? DatumGetInt32(row_get(state, row_att(state, "calls_today"), &isnull)) : 0;
+		a->calls_today = counts_today ? DatumGetInt32(row_get_col(state, "calls_today", &isnull)) : 0;
 		a->talk_seconds_today = counts_today ?
-			DatumGetInt32(row_get(state, row_att(state, "talk_seconds_today"), &isnull)) : 0;
+			DatumGetInt32(row_get_col(state, "talk_seconds_today", &isnull)) : 0;
 		sk = cc_agent_skills(tenant->tenant_id, ids[i], &nsk);
 		skills = palloc0(sizeof(cc_rule_skill) * (nsk + 1));
 		a->nskills = 0;

@@ -8,6 +8,8 @@
 #     and ended reported back).
 # For each, the highest rate at which every call completed with no retransmission, and the
 # commits and WAL bytes per call at a common rate. Writes tests/bench/results/sip_load-<date>.md.
+# KAM_OPTS adds options to every proxy's command line alike (for a look at, say, Kamailio's
+# other memory managers: KAM_OPTS="-x tlsf -X tlsf").
 set -u
 cd "$(dirname "$0")/../.."
 source tests/lib/stack.sh
@@ -47,7 +49,8 @@ start_proxy() {
 	esac
 	KAM_PORT=$(stack_free_port)
 	mkdir -p "$STACK_DIR/kamailio"
-	kamailio -f "$cfg" -DD -E -m 512 -Y "$STACK_DIR/kamailio" -P "$STACK_DIR/kamailio/kamailio.pid" \
+	# shellcheck disable=SC2086 # KAM_OPTS: more options for every proxy alike, word-split
+	kamailio -f "$cfg" -DD -E -m 512 ${KAM_OPTS:-} -Y "$STACK_DIR/kamailio" -P "$STACK_DIR/kamailio/kamailio.pid" \
 		-A "LISTEN=udp:127.0.0.1:$KAM_PORT" -A "CHILDREN=$CHILDREN" \
 		-A "CTL_SOCKET=\"unix:$STACK_DIR/kamailio/ctl.sock\"" "${extra[@]}" \
 		>>"$STACK_DIR/kamailio/$1.log" 2>&1 &

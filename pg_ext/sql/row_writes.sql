@@ -106,6 +106,22 @@ RESET ROLE;
 SELECT pg_temp.end_call('rw-7');
 SELECT count(*) AS offers_logged FROM public.rw_offers;
 
+-- A read-only transaction (a standby's, or a primary set read-only) may not route or end a
+-- call: refused with 25006, as a statement's write would be, and nothing changes.
+SET ROLE rw_kamailio;
+BEGIN READ ONLY;
+SELECT pg_temp.route('read-only-8');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT pg_temp.route('rw-9');
+RESET ROLE;
+BEGIN READ ONLY;
+SELECT pg_temp.end_call('rw-9');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT call_id, state FROM ccroute.live_call;
+SELECT pg_temp.end_call('rw-9');
+
 -- The history has every call that was offered, each once.
 SELECT call_id, outcome, sip_status FROM ccroute.call_history ORDER BY call_seq;
 SELECT * FROM pg_temp.agents;

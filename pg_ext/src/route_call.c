@@ -319,7 +319,8 @@ static RowWork *
 call_rows(Call *call)
 {
 	static const char *const tables[] = {"agent_state", "agent", "live_call"};
-	static const bool writable[] = {true, false, true};
+	/* A dry run only reads: it may run in a read-only transaction. */
+	const bool	writable[] = {!call->dry_run, false, !call->dry_run};
 
 	if (!call->rows_open)
 	{

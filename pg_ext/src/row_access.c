@@ -27,6 +27,7 @@
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "executor/execPartition.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -97,6 +98,15 @@ row_work_begin(RowWork *w, int n, const char *const *tables, const bool *writabl
 
 		if (!OidIsValid(relid))
 			elog(ERROR, "ccroute: table \"%s\" is missing", tables[i]);
+		/* What the executor checks before any write, with the same SQLSTATE (25006): the
+		 * proxy takes it for a server it must leave (a standby, or a primary set read-only). */
+		if (writable[i])
+		{
+			char	   *what = psprintf("writes to ccroute.%s", tables[i]);
+
+			PreventCommandIfReadOnly(what);
+			PreventCommandIfParallelMode(what);
+		}
 		w->rels[i].rel = table_open(relid, mode);
 		rte->rtekind = RTE_RELATION;
 		rte->relid = relid;

@@ -122,6 +122,21 @@ ROLLBACK;
 SELECT call_id, state FROM ccroute.live_call;
 SELECT pg_temp.end_call('rw-9');
 
+-- The row-by-row writes fire row triggers, not statement triggers: the tables they write
+-- have none (a statement trigger added to them would not fire for a routed call).
+CREATE VIEW pg_temp.statement_triggers AS
+SELECT c.relname, t.tgname FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+ WHERE c.relnamespace = 'ccroute'::regnamespace
+   AND (c.relname IN ('live_call', 'agent_state') OR c.relname LIKE 'call\_history%')
+   AND NOT t.tgisinternal AND (t.tgtype & 1) = 0;
+SELECT * FROM pg_temp.statement_triggers;
+-- (The view sees one when there is one.)
+CREATE TRIGGER rw_test_statement AFTER INSERT ON ccroute.live_call
+  FOR EACH STATEMENT EXECUTE FUNCTION public.rw_log_offer();
+SELECT * FROM pg_temp.statement_triggers;
+DROP TRIGGER rw_test_statement ON ccroute.live_call;
+DROP VIEW pg_temp.statement_triggers;
+
 -- The history has every call that was offered, each once.
 SELECT call_id, outcome, sip_status FROM ccroute.call_history ORDER BY call_seq;
 SELECT * FROM pg_temp.agents;

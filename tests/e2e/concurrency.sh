@@ -48,6 +48,36 @@ check_eq "no agent's calls overlap in time" 0 "$(q "
 	 WHERE x.call_id LIKE 'cc-%' AND y.call_id LIKE 'cc-%'")"
 check_eq "the server logged no unique-key violation" 0 "$(grep -c 'an agent is offered one call at a time' "$STACK_DIR/pg/server.log")"
 
+# --- The same eight routers and three agents, with each call's events sent as the proxy sends
+# them, in one call_events batch: half ring, are answered and end; half ring and are abandoned
+# (two ends, statuses 200 and 487: the highest is kept).
+cat >"$STACK_DIR/route_batch.sql" <<'SQL'
+\set n random(1, 2000000000)
+\set answer random(0, 1)
+SELECT tenant_id AS t, coalesce(call_seq, 0) AS c FROM ccroute.route_call('cb-' || :client_id || '-' || :n, '+819000000000', '+81312340000') \gset
+SELECT ccroute.call_events(ARRAY[:t, :t, :t]::bigint[], ARRAY[:c, :c, :c]::bigint[],
+       (CASE WHEN :answer = 1 THEN '{ringing,answered,ended}' ELSE '{ringing,abandoned,abandoned}' END)::text[],
+       ARRAY[now(), now(), now()], (CASE WHEN :answer = 1 THEN '{180,200,200}' ELSE '{180,200,487}' END)::int[]);
+SQL
+"$pgbench" -n -U kamailio -c 8 -j 8 -t 150 -f "$STACK_DIR/route_batch.sql" ccroute >"$STACK_DIR/pgbench_batch.out" 2>&1
+check_eq "8 clients x 150 calls with batched events run without a single error" 0 $?
+check_eq "every batched call is in history, none in progress" "1200|0" "$(q "
+	SELECT (SELECT count(*) FROM ccroute.call_history WHERE call_id LIKE 'cb-%') || '|' ||
+	       (SELECT count(*) FROM ccroute.live_call WHERE call_id LIKE 'cb-%')")"
+check_eq "each offered call was answered (status 200) or abandoned (487) after ringing" 0 "$(q "
+	SELECT count(*) FROM ccroute.call_history WHERE call_id LIKE 'cb-%' AND outcome <> 'no_agent'
+	   AND NOT ((outcome = 'answered' AND sip_status = 200 AND answered_at IS NOT NULL AND talk_seconds IS NOT NULL)
+	         OR (outcome = 'abandoned' AND sip_status = 487 AND answered_at IS NULL AND ringing_at IS NOT NULL))")"
+kinds=$(q "SELECT count(DISTINCT outcome) FROM ccroute.call_history WHERE call_id LIKE 'cb-%' AND outcome IN ('answered', 'abandoned')")
+check_eq "both answered and abandoned calls happened" 2 "$kinds"
+check_eq "every agent is free again, none reserved or on a call" 0 "$(q "
+	SELECT count(*) FROM ccroute.agent_state WHERE state IN ('reserved', 'on_call')")"
+check_eq "no agent's batched calls overlap in time" 0 "$(q "
+	SELECT count(*) FROM ccroute.call_history x JOIN ccroute.call_history y
+	  ON x.tenant_id = y.tenant_id AND x.agent_id = y.agent_id AND x.call_seq < y.call_seq
+	 AND tstzrange(x.offered_at, x.ended_at) && tstzrange(y.offered_at, y.ended_at)
+	 WHERE x.call_id LIKE 'cb-%' AND y.call_id LIKE 'cb-%'")"
+
 # A second reservation of an agent, attempted directly, is refused by the database.
 q "SELECT ccroute.route_call('direct-1', 'x', '+81312340000')" >/dev/null
 got=$(psql -X -A -t -v VERBOSITY=verbose -c "INSERT INTO ccroute.live_call (tenant_id, call_id, caller, dialed, state, action, agent_id)

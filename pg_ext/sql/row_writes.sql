@@ -122,6 +122,46 @@ ROLLBACK;
 SELECT call_id, state FROM ccroute.live_call;
 SELECT pg_temp.end_call('rw-9');
 
+-- A batch of two tenants' events: each tenant's row triggers fire in that tenant's context.
+-- Both agents were set not ready while their phones rang; the answers put them on the calls,
+-- a presence change that the trigger writes to agent_state_history, held to the tenant's rows.
+SET ROLE rw_dba;
+SELECT ccroute.create_tenant('rw2', 'UTC', 'rw2.example.test') IS NOT NULL AS created;
+RESET ROLE;
+INSERT INTO ccroute.skill (tenant_id, name) SELECT tenant_id, 'main' FROM ccroute.tenant WHERE name = 'rw2';
+INSERT INTO ccroute.agent (tenant_id, name, extension, contact_uri)
+SELECT tenant_id, 'cat', '101', 'sip:cat@192.0.2.2' FROM ccroute.tenant WHERE name = 'rw2';
+INSERT INTO ccroute.agent_skill (tenant_id, agent_id, skill_id)
+SELECT a.tenant_id, a.agent_id, s.skill_id FROM ccroute.agent a JOIN ccroute.skill s USING (tenant_id)
+ WHERE a.name = 'cat';
+INSERT INTO ccroute.agent_state (tenant_id, agent_id, state, idle_since)
+SELECT tenant_id, agent_id, 'ready', now() FROM ccroute.agent WHERE name = 'cat';
+SET ROLE rw_dba;
+SELECT ccroute.add_did('rw2', '+81355550002', 'main') IS NOT NULL AS added;
+RESET ROLE;
+SET ROLE rw_kamailio;
+SELECT pg_temp.route('rw-10');
+SELECT action, target FROM ccroute.route_call('rw2-1', '+819000000000', '+81355550002');
+RESET ROLE;
+UPDATE ccroute.agent_state SET state = 'not_ready', reason = 'break', reserved_until = NULL
+ WHERE state = 'reserved';
+SELECT t.name AS tenant, a.name AS agent, h.presence, h.reason
+  FROM ccroute.agent_state_history h JOIN ccroute.tenant t USING (tenant_id)
+  JOIN ccroute.agent a USING (tenant_id, agent_id)
+ WHERE a.name IN ('ann', 'cat') ORDER BY t.name, h.changed_at;
+SELECT ccroute.call_events(array_agg(tenant_id ORDER BY call_id), array_agg(call_seq ORDER BY call_id),
+                           array_fill('answered'::text, ARRAY[count(*)::int]), array_fill(now(), ARRAY[count(*)::int]))
+  FROM ccroute.live_call WHERE call_id IN ('rw-10', 'rw2-1');
+SELECT t.name AS tenant, a.name AS agent, h.presence, h.reason
+  FROM ccroute.agent_state_history h JOIN ccroute.tenant t USING (tenant_id)
+  JOIN ccroute.agent a USING (tenant_id, agent_id)
+ WHERE a.name IN ('ann', 'cat') ORDER BY t.name, h.changed_at;
+SELECT a.name, s.state FROM ccroute.agent a JOIN ccroute.agent_state s USING (tenant_id, agent_id)
+ WHERE a.name IN ('ann', 'cat') ORDER BY a.name;
+SELECT ccroute.call_events(array_agg(tenant_id), array_agg(call_seq), array_fill('ended'::text, ARRAY[count(*)::int]),
+                           array_fill(now(), ARRAY[count(*)::int]))
+  FROM ccroute.live_call WHERE call_id IN ('rw-10', 'rw2-1');
+
 -- The row-by-row writes fire row triggers, not statement triggers: the tables they write
 -- have none (a statement trigger added to them would not fire for a routed call).
 CREATE VIEW pg_temp.statement_triggers AS

@@ -93,7 +93,7 @@ kind_order(char kind)
 	return kind == 'r' ? 0 : kind == 'a' ? 1 : 2;
 }
 
-/* Tenant by tenant, each tenant's ringings, then answers, then ends, each in batch order. */
+/* Tenant by tenant, each tenant's ringings, then answers, then ends, each in call order. */
 static int
 compare_events(const void *a, const void *b)
 {
@@ -104,6 +104,9 @@ compare_events(const void *a, const void *b)
 		return x->tenant_rank - y->tenant_rank;
 	if (x->key.kind != y->key.kind)
 		return kind_order(x->key.kind) - kind_order(y->key.kind);
+	/* Within a kind, in call order: two batches that share calls lock them in one order. */
+	if (x->key.call_seq != y->key.call_seq)
+		return x->key.call_seq < y->key.call_seq ? -1 : 1;
 	return x->first - y->first;
 }
 
@@ -215,9 +218,14 @@ ccroute_call_events(PG_FUNCTION_ARGS)
 	{
 		CallEvent  *e = merged[m];
 
-		/* Triggers that the changes fire see this tenant's rows only. */
+		/* The row triggers a tenant's changes queued fire in that tenant's context, which then
+		 * moves to the next tenant (a trigger's insert is held to its tenant's rows). */
 		if (m == 0 || e->key.tenant_id != context)
+		{
+			if (m > 0)
+				row_work_fire(&w);
 			ccroute_set_tenant_context(context = e->key.tenant_id);
+		}
 		if (e->key.kind == 'r')
 			applied += ccroute_ring_call(&w, e->key.tenant_id, e->key.call_seq, e->at);
 		else if (e->key.kind == 'a')

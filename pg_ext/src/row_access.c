@@ -146,6 +146,16 @@ row_work_refresh(RowWork *w)
 }
 
 void
+row_work_fire(RowWork *w)
+{
+	MemoryContext old = MemoryContextSwitchTo(w->cxt);
+
+	AfterTriggerEndQuery(w->estate);
+	AfterTriggerBeginQuery();
+	MemoryContextSwitchTo(old);
+}
+
+void
 row_work_end(RowWork *w)
 {
 	MemoryContext old = MemoryContextSwitchTo(w->cxt);
@@ -154,6 +164,9 @@ row_work_end(RowWork *w)
 	EvalPlanQualEnd(&w->epq);
 	for (int i = 0; i < w->nrels; i++)
 	{
+		/* After the triggers, which may still use the partitions' relations. */
+		if (w->rels[i].routing)
+			ExecCleanupTupleRouting(w->rels[i].routing_node, w->rels[i].routing);
 		if (w->rels[i].rri)
 			ExecCloseIndices(w->rels[i].rri);
 		/* Locks are kept until the transaction ends, as a statement's are. */
@@ -272,6 +285,7 @@ row_next_from_found(RowRel *r)
 	TupleTableSlot *s = r->next;
 	int			natts = s->tts_tupleDescriptor->natts;
 
+	r->changed = NULL;
 	ExecClearTuple(s);
 	slot_getallattrs(r->found);
 	memcpy(s->tts_values, r->found->tts_values, sizeof(Datum) * natts);
@@ -285,6 +299,7 @@ row_next_empty(RowRel *r)
 	TupleTableSlot *s = r->next;
 	int			natts = s->tts_tupleDescriptor->natts;
 
+	r->changed = NULL;
 	ExecClearTuple(s);
 	for (int i = 0; i < natts; i++)
 	{
@@ -297,6 +312,7 @@ row_next_empty(RowRel *r)
 void
 row_set(RowRel *r, AttrNumber att, Datum value, bool isnull)
 {
+	r->changed = bms_add_member(r->changed, att - FirstLowInvalidHeapAttributeNumber);
 	r->next->tts_values[att - 1] = isnull ? (Datum) 0 : value;
 	r->next->tts_isnull[att - 1] = isnull;
 }
@@ -319,23 +335,28 @@ row_insert(RowWork *w, RowRel *r)
 	EState	   *estate = w->estate;
 	ResultRelInfo *target = r->rri;
 	TupleTableSlot *slot = r->next;
-	ModifyTableState *mt = NULL;
-	PartitionTupleRouting *proute = NULL;
 
 	if (r->rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 	{
 		TupleConversionMap *map;
 
-		/* The executor's routing, with the stand-in for a plan node that logical
-		 * replication's apply uses too. */
-		mt = makeNode(ModifyTableState);
-		mt->ps.plan = NULL;
-		mt->ps.state = estate;
-		mt->operation = CMD_INSERT;
-		mt->resultRelInfo = r->rri;
-		mt->rootResultRelInfo = r->rri;
-		proute = ExecSetupPartitionTupleRouting(estate, r->rel);
-		target = ExecFindPartition(mt, r->rri, proute, slot, estate);
+		/* The executor's routing, set up once for the work, with the stand-in for a plan node
+		 * that logical replication's apply uses too. */
+		if (r->routing == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(w->cxt);
+			ModifyTableState *mt = makeNode(ModifyTableState);
+
+			mt->ps.plan = NULL;
+			mt->ps.state = estate;
+			mt->operation = CMD_INSERT;
+			mt->resultRelInfo = r->rri;
+			mt->rootResultRelInfo = r->rri;
+			r->routing_node = mt;
+			r->routing = ExecSetupPartitionTupleRouting(estate, r->rel);
+			MemoryContextSwitchTo(old);
+		}
+		target = ExecFindPartition(r->routing_node, r->rri, r->routing, slot, estate);
 		map = target->ri_RootToPartitionMap;
 		if (map)
 		{
@@ -347,14 +368,18 @@ row_insert(RowWork *w, RowRel *r)
 		}
 	}
 	ExecSimpleRelationInsert(target, estate, slot);
-	if (proute)
-		ExecCleanupTupleRouting(mt, proute);
 	ResetPerTupleExprContext(estate);
 }
 
 void
 row_update(RowWork *w, RowRel *r)
 {
+	RangeTblEntry *rte = exec_rt_fetch(r->rri->ri_RangeTableIndex, w->estate);
+
+	/* The columns changed, as an UPDATE's SET list names them: column triggers (UPDATE OF)
+	 * look at them. (The tables have no generated columns, whose extraUpdatedCols this does
+	 * not fill.) */
+	rte->updatedCols = r->changed;
 	ExecSimpleRelationUpdate(r->rri, w->estate, &w->epq, r->found, r->next);
 	ResetPerTupleExprContext(w->estate);
 }

@@ -20,6 +20,9 @@ typedef struct RowRel
 	ResultRelInfo *rri;			/* NULL for a table only read */
 	TupleTableSlot *found;		/* the row read or locked */
 	TupleTableSlot *next;		/* the row to write */
+	Bitmapset  *changed;		/* the columns row_set changed in next (as updatedCols) */
+	struct ModifyTableState *routing_node;	/* a partitioned table's tuple routing */
+	struct PartitionTupleRouting *routing;
 } RowRel;
 
 typedef struct RowWork
@@ -37,6 +40,9 @@ extern void row_work_begin(RowWork *w, int n, const char *const *tables, const b
 /* A new snapshot, as a next statement would take, seeing what came before (SPI statements
  * run in between included). */
 extern void row_work_refresh(RowWork *w);
+/* Fires the row triggers queued so far, as at the end of a statement (before the caller
+ * changes what they would see, such as the tenant's context). */
+extern void row_work_fire(RowWork *w);
 /* Fires the queued row triggers and closes everything. */
 extern void row_work_end(RowWork *w);
 

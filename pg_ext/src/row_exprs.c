@@ -12,7 +12,8 @@
  * ResultRelInfo before the executor looks. The typcache keeps domain checks the same way.
  *
  * A relcache invalidation of the table (ALTER TABLE, a new trigger or index, ...) drops its
- * entry; the next use compiles afresh. An entry also checks that the table still has the
+ * entry, and a changed function (which the planner may have inlined) drops them all; the next
+ * use compiles afresh. An entry also checks that the table still has the
  * same triggers and indexes in the same order before it is used.
  */
 #include "postgres.h"
@@ -25,13 +26,15 @@
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "row_exprs.h"
 
 typedef struct RelExprs
 {
 	Oid			relid;			/* hash key */
-	bool		valid;
+	bool		valid;			/* no invalidation since it was compiled */
+	bool		complete;		/* its compile finished */
 	MemoryContext cxt;
 	int			ncheck;
 	ExprState **checks;
@@ -65,6 +68,12 @@ forget(Datum arg, Oid relid)
 		e->valid = false;
 }
 
+static void
+forget_all(Datum arg, int cacheid, uint32 hashvalue)
+{
+	forget(arg, InvalidOid);
+}
+
 /* Compiles what rri's table has, as the executor would. */
 static void
 compile(RelExprs *e, ResultRelInfo *rri)
@@ -74,9 +83,13 @@ compile(RelExprs *e, ResultRelInfo *rri)
 	TriggerDesc *trig = rri->ri_TrigDesc;
 	MemoryContext old;
 
+	/* Unusable until it is whole: a compile that fails leaves it to be compiled again. */
+	e->complete = false;
 	if (e->cxt)
 		MemoryContextDelete(e->cxt);
+	e->cxt = NULL;
 	e->cxt = AllocSetContextCreate(CacheMemoryContext, "ccroute row expressions", ALLOCSET_SMALL_SIZES);
+	/* Valid from before it is read, so that an invalidation arriving meanwhile is kept. */
 	e->valid = true;
 	old = MemoryContextSwitchTo(e->cxt);
 
@@ -116,6 +129,7 @@ compile(RelExprs *e, ResultRelInfo *rri)
 											NULL);
 	}
 	MemoryContextSwitchTo(old);
+	e->complete = true;
 }
 
 /* Whether the entry was compiled for the table as rri now has it. */
@@ -125,7 +139,7 @@ matches(RelExprs *e, ResultRelInfo *rri)
 	TupleConstr *constr = RelationGetDescr(rri->ri_RelationDesc)->constr;
 	TriggerDesc *trig = rri->ri_TrigDesc;
 
-	if (!e->valid || e->ncheck != (constr ? constr->num_check : 0) ||
+	if (!e->valid || !e->complete || e->ncheck != (constr ? constr->num_check : 0) ||
 		e->ntrig != (trig ? trig->numtriggers : 0) || e->nindex != rri->ri_NumIndices)
 		return false;
 	for (int i = 0; i < e->ntrig; i++)
@@ -150,10 +164,15 @@ row_exprs_attach(ResultRelInfo *rri, MemoryContext query_cxt)
 
 		rel_exprs = hash_create("ccroute row expressions", 16, &ctl, HASH_ELEM | HASH_BLOBS);
 		CacheRegisterRelcacheCallback(forget, (Datum) 0);
+		/* The planner inlines simple SQL functions: a function replaced changes them too. */
+		CacheRegisterSyscacheCallback(PROCOID, forget_all, (Datum) 0);
 	}
 	e = hash_search(rel_exprs, &relid, HASH_ENTER, &found);
 	if (!found)
+	{
 		e->cxt = NULL;
+		e->complete = false;
+	}
 	if (!found || !matches(e, rri))
 		compile(e, rri);
 

@@ -1008,7 +1008,6 @@ insert_live_call(Call *call, Decision *d)
 	RowRel	   *l = &w->rels[ROWS_LIVE_CALL];
 	int64		seq = nextval_internal(row_relid("live_call_call_seq_seq"), false);
 	Datum		agent = Int64GetDatum(d->agent_id);
-	char		n[1] = {' '};
 
 	row_next_empty(l);
 	row_set_col(l, "tenant_id", Int64GetDatum(call->tenant_id), false);
@@ -1025,7 +1024,8 @@ insert_live_call(Call *call, Decision *d)
 	row_set_col(l, "attempts", Int16GetDatum(1), false);
 	row_set_col(l, "tried_agents", PointerGetDatum(d->agent_id ? construct_array(&agent, 1, INT8OID, 8, true, TYPALIGN_DOUBLE)
 										   : construct_empty_array(INT8OID)), false);
-	row_set_col(l, "explanation", explanation_datum(d, n, 0), d->explanation == NULL);
+	row_set_col(l, "explanation", d->explanation ? DirectFunctionCall1(jsonb_in, CStringGetDatum(d->explanation->data))
+				: (Datum) 0, d->explanation == NULL);
 	row_set_col(l, "arrived_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
 	row_set_col(l, "offered_at", TimestampTzGetDatum(GetCurrentTimestamp()), false);
 	row_insert(w, l);

@@ -279,14 +279,20 @@ row_get(RowRel *r, AttrNumber att, bool *isnull)
 	return slot_getattr(r->found, att, isnull);
 }
 
+/* The row to write, emptied, with no column changed yet. */
+static TupleTableSlot *
+next_cleared(RowRel *r)
+{
+	r->changed = NULL;
+	return ExecClearTuple(r->next);
+}
+
 void
 row_next_from_found(RowRel *r)
 {
-	TupleTableSlot *s = r->next;
+	TupleTableSlot *s = next_cleared(r);
 	int			natts = s->tts_tupleDescriptor->natts;
 
-	r->changed = NULL;
-	ExecClearTuple(s);
 	slot_getallattrs(r->found);
 	memcpy(s->tts_values, r->found->tts_values, sizeof(Datum) * natts);
 	memcpy(s->tts_isnull, r->found->tts_isnull, sizeof(bool) * natts);
@@ -296,16 +302,11 @@ row_next_from_found(RowRel *r)
 void
 row_next_empty(RowRel *r)
 {
-	TupleTableSlot *s = r->next;
+	TupleTableSlot *s = next_cleared(r);
 	int			natts = s->tts_tupleDescriptor->natts;
 
-	r->changed = NULL;
-	ExecClearTuple(s);
-	for (int i = 0; i < natts; i++)
-	{
-		s->tts_values[i] = (Datum) 0;
-		s->tts_isnull[i] = true;
-	}
+	memset(s->tts_values, 0, sizeof(Datum) * natts);
+	memset(s->tts_isnull, true, sizeof(bool) * natts);
 	ExecStoreVirtualTuple(s);
 }
 

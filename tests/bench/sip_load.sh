@@ -22,6 +22,13 @@ RATES=${RATES:-"250 500 1000 1500 1750 2000 2250 2500 3000"}
 COMMON_RATE=${COMMON_RATE:-1000}
 CHILDREN=${CHILDREN:-8}
 
+# sipp's own socket buffers are 64 KiB: at a few thousand packets a second, a few milliseconds
+# without the CPU and the phones' socket drops ACKs and BYEs (the kernel's "receive buffer
+# errors"), which comes back as retransmissions and failed calls that are the harness's, not the
+# proxy's. Both sipp get the largest buffers the kernel allows (net.core.rmem_max).
+SIPP_BUFF=$(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo 4194304)
+export STACK_SIPP_OPTS="-buff_size $SIPP_BUFF"
+
 bench_pg_start
 phones=$(stack_agent_start phones agent_answer.xml) || exit 1
 
@@ -79,25 +86,32 @@ tree_ticks() {
 	f=$(sed 's/^.*) //' "/proc/$root/stat" 2>/dev/null) && { set -- $f; t=$((t + ${14:-0} + ${15:-0})); }
 	echo "$t"
 }
+# busy_ticks: the whole machine's busy time (clock ticks over all cores, neither idle nor waiting
+# for I/O), for what neither PostgreSQL nor Kamailio is charged with: the two sipp, the kernel.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
+# udp_drops: datagrams the kernel dropped so far because a socket's receive buffer was full.
+udp_drops() { awk '/^Udp:/ {if (!n++) for (i = 1; i <= NF; i++) col[$i] = i; else print $col["RcvbufErrors"]}' /proc/net/snmp; }
 pg_ticks() { tree_ticks "$(head -n 1 "$STACK_DIR/pg/data/postmaster.pid")"; }
 kam_ticks() { tree_ticks "$(cat "$STACK_DIR/kamailio/kamailio.pid")"; }
 
 # step RATE: STEP_SECONDS of calls at RATE; prints "calls failed retransmissions commits wal
-# pg_ticks kamailio_ticks".
+# pg_ticks kamailio_ticks machine_busy_ticks udp_drops".
 step() {
-	local rate=$1 stats lsn0 c0 calls failed retrans pg0 kam0
+	local rate=$1 stats lsn0 c0 calls failed retrans pg0 kam0 busy0 drops0
 	# Backends report their commits to the statistics at most once a second, an idle one within
 	# ten: at the step whose commits are reported, wait for them on both sides.
 	[ "$rate" = "$COMMON_RATE" ] && sleep 11
 	pg0=$(pg_ticks)
 	kam0=$(kam_ticks)
+	busy0=$(busy_ticks)
+	drops0=$(udp_drops)
 	lsn0=$(q "SELECT pg_current_wal_lsn()")
 	[ -n "${DETAIL:-}" ] && [ "$rate" = "$COMMON_RATE" ] &&
 		q "SELECT pg_stat_statements_reset()" >/dev/null 2>&1
 	c0=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'ccroute'")
 	rm -f "$STACK_DIR"/step_stats.csv
 	(cd "$STACK_DIR" && sipp -sf "$STACK_ROOT/tests/sipp/caller_uac.xml" -inf "$STACK_DIR/numbers.csv" \
-		-i 127.0.0.1 -p "$(stack_free_port)" -r "$rate" -m $((rate * STEP_SECONDS)) -l 5000 \
+		-i 127.0.0.1 -p "$(stack_free_port)" $STACK_SIPP_OPTS -r "$rate" -m $((rate * STEP_SECONDS)) -l 5000 \
 		-nostdin -timeout $((STEP_SECONDS + 30)) -timeout_error -trace_err -error_file step.errors \
 		-trace_stat -stf step_stats.csv -fd 1 "127.0.0.1:$KAM_PORT" >"$STACK_DIR/step.out" 2>&1)
 	sleep 1
@@ -119,25 +133,32 @@ step() {
 			FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" \
 			>"$DETAIL-$PROXY_NAME-statements.txt" 2>&1
 	fi
-	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')") $(($(pg_ticks) - pg0)) $(($(kam_ticks) - kam0))"
+	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')") $(($(pg_ticks) - pg0)) $(($(kam_ticks) - kam0)) $(($(busy_ticks) - busy0)) $(($(udp_drops) - drops0))"
 }
+
+# per_call TICKS CALLS: milliseconds of CPU per call.
+per_call() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN {if (n > 0) printf "%.3f", t * 1000 / hz / n; else print "-"}'; }
 
 # measure NAME: rising rates until a step fails or retransmits; prints a table row.
 measure() {
-	local name=$1 best=0 rate calls failed retrans commits wal pgt kamt per_commit=- per_wal=- pg_cpu=- kam_cpu=-
+	local name=$1 best=0 rate calls failed retrans commits wal pgt kamt busy drops per_commit=- per_wal=- pg_cpu=- kam_cpu=- rest_cpu=-
 	PROXY_NAME=$name
 	reset_agents
 	start_proxy "$name" || { echo "| $name | did not start | | | |"; return; }
 	# A first step warms the proxy's connections and the router's caches up.
 	step "$COMMON_RATE" >/dev/null
 	for rate in $RATES; do
-		read -r calls failed retrans commits wal pgt kamt < <(step "$rate")
-		echo "  $name at $rate calls/s: $calls completed, $failed failed, $retrans retransmissions" >&2
+		read -r calls failed retrans commits wal pgt kamt busy drops < <(step "$rate")
+		echo "  $name at $rate calls/s: $calls completed, $failed failed, $retrans retransmissions," \
+			"$drops datagrams dropped by full socket buffers;" \
+			"CPU ms/call: postgres $(per_call "$pgt" "$calls"), kamailio $(per_call "$kamt" "$calls")," \
+			"rest $(per_call $((busy - pgt - kamt)) "$calls")" >&2
 		if [ "$rate" = "$COMMON_RATE" ] && [ "${calls:-0}" -gt 0 ]; then
 			per_commit=$(awk -v c="$commits" -v n="$calls" 'BEGIN {printf "%.2f", c / n}')
 			per_wal=$(awk -v w="$wal" -v n="$calls" 'BEGIN {printf "%.0f", w / n}')
-			pg_cpu=$(awk -v t="$pgt" -v n="$calls" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", t * 1000 / hz / n}')
-			kam_cpu=$(awk -v t="$kamt" -v n="$calls" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", t * 1000 / hz / n}')
+			pg_cpu=$(per_call "$pgt" "$calls")
+			kam_cpu=$(per_call "$kamt" "$calls")
+			rest_cpu=$(per_call $((busy - pgt - kamt)) "$calls")
 		fi
 		[ "${failed:-1}" = 0 ] && [ "${retrans:-1}" = 0 ] && [ "${calls:-0}" = $((rate * STEP_SECONDS)) ] || break
 		best=$rate
@@ -145,7 +166,7 @@ measure() {
 	done
 	stack_kamailio_stop
 	echo "$best" >"$STACK_DIR/$name.best"
-	printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$best" "$per_commit" "$per_wal" "$pg_cpu" "$kam_cpu"
+	printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$best" "$per_commit" "$per_wal" "$pg_cpu" "$kam_cpu" "$rest_cpu"
 }
 
 echo "Measuring: rates $RATES, ${STEP_SECONDS}s each..."
@@ -169,15 +190,15 @@ Data: $TENANTS tenants x $AGENTS agents, all ready; each call dials a random ten
 answered at once (200, no 180: tests/sipp/agent_answer.xml), lasts 200 ms and is hung up by the
 caller.
 
-| proxy | highest rate with every call completed and no retransmission (calls/s) | commits per call | WAL bytes per call | PostgreSQL CPU ms per call | Kamailio CPU ms per call |
-| --- | --- | --- | --- | --- | --- |
+| proxy | highest rate with every call completed and no retransmission (calls/s) | commits per call | WAL bytes per call | PostgreSQL CPU ms per call | Kamailio CPU ms per call | rest of the machine's CPU ms per call |
+| --- | --- | --- | --- | --- | --- | --- |
 $rows
 
 Rates tried: $RATES (${STEP_SECONDS} s each, after a warm-up step); a rate counts only if every
 call of its step completed without a single retransmission. ccroute / stock: **$ratio**.
 Commits, WAL and CPU per call are measured over the step at $COMMON_RATE calls/s (CPU: user and
-system time of the postmaster and its backends, and of Kamailio's processes; sipp's own is not
-counted). When the proxy alone (nodb) tops out at about the same rate as the others, the
+system time of the postmaster and its backends, and of Kamailio's processes; the rest is the
+machine's other busy time, mostly the two sipp and the kernel's). When the proxy alone (nodb) tops out at about the same rate as the others, the
 highest rate measures the machine, not the database work: the CPU per call then tells them apart.
 
 - nodb: the proxy alone, no database (tests/bench/kamailio_baseline.cfg).

@@ -203,7 +203,7 @@ stack_agent_start() {
 	port=$(stack_free_port)
 	mkdir -p "$STACK_DIR/agents"
 	out=$(cd "$STACK_DIR/agents" && sipp -sf "$STACK_ROOT/tests/sipp/$scenario" \
-		-i 127.0.0.1 -p "$port" -bg -nostdin -trace_logs -log_file "$STACK_DIR/agents/$name.calls" \
+		-i 127.0.0.1 -p "$port" ${STACK_SIPP_OPTS:-} -bg -nostdin -trace_logs -log_file "$STACK_DIR/agents/$name.calls" \
 		-trace_err -error_file "$STACK_DIR/agents/$name.errors" 2>&1)
 	pid=$(echo "$out" | sed -n 's/.*PID=\[\([0-9]*\)\].*/\1/p')
 	if [ -z "$pid" ]; then

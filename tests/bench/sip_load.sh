@@ -8,8 +8,8 @@
 #     and ended reported back).
 # For each, the highest rate at which every call completed with no retransmission, and the
 # commits and WAL bytes per call at a common rate. Writes tests/bench/results/sip_load-<date>.md.
-# KAM_OPTS adds options to every proxy's command line alike (for a look at, say, Kamailio's
-# other memory managers: KAM_OPTS="-x tlsf -X tlsf").
+# KAM_OPTS: options added to every proxy's command line alike; by default Kamailio's tlsf memory
+# manager, as docs/operations.md recommends (KAM_OPTS="" for its default, q_malloc).
 set -u
 cd "$(dirname "$0")/../.."
 source tests/lib/stack.sh
@@ -18,9 +18,11 @@ source tests/bench/common.sh
 TENANTS=${TENANTS:-100}
 AGENTS=${AGENTS:-50}
 STEP_SECONDS=${STEP_SECONDS:-10}
-RATES=${RATES:-"250 500 1000 1500 1750 2000 2250 2500 3000"}
+RATES=${RATES:-"250 500 1000 1500 2000 2250 2500 2750 3000 3250 3500 4000"}
 COMMON_RATE=${COMMON_RATE:-1000}
 CHILDREN=${CHILDREN:-8}
+TRIES=${TRIES:-2}
+KAM_OPTS=${KAM_OPTS-"-x tlsf -X tlsf"}
 
 # sipp's own socket buffers are 64 KiB: at a few thousand packets a second, a few milliseconds
 # without the CPU and the phones' socket drops ACKs and BYEs (the kernel's "receive buffer
@@ -45,8 +47,11 @@ SQL
 
 if [ -n "${DETAIL:-}" ]; then q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null 2>&1; fi
 
-# start_proxy NAME: Kamailio with one of the three configurations.
+# start_proxy NAME: Kamailio with one of the three configurations, in $STACK_DIR/kam-NAME, on a
+# port of its own (written in its folder). All three run for the whole measurement, idle but for the
+# one being measured, so that they can take their turns at each rate.
 start_proxy() {
+	local dir=$STACK_DIR/kam-$1 port
 	case $1 in
 	nodb) cfg=tests/bench/kamailio_baseline.cfg; extra=(-A "AGENT_URI=\"sip:a@127.0.0.1:$phones\"") ;;
 	stock) cfg=tests/bench/kamailio_baseline.cfg
@@ -54,22 +59,29 @@ start_proxy() {
 	ccroute) cfg=kamailio_mod/kamailio.cfg; extra=(-A "CCROUTE_MODULE=\"$STACK_ROOT/kamailio_mod/ccroute.so\""
 		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"") ;;
 	esac
-	KAM_PORT=$(stack_free_port)
-	mkdir -p "$STACK_DIR/kamailio"
+	port=$(stack_free_port)
+	mkdir -p "$dir"
+	echo "$port" >"$dir/port"
 	# shellcheck disable=SC2086 # KAM_OPTS: more options for every proxy alike, word-split
-	kamailio -f "$cfg" -DD -E -m 512 ${KAM_OPTS:-} -Y "$STACK_DIR/kamailio" -P "$STACK_DIR/kamailio/kamailio.pid" \
-		-A "LISTEN=udp:127.0.0.1:$KAM_PORT" -A "CHILDREN=$CHILDREN" \
-		-A "CTL_SOCKET=\"unix:$STACK_DIR/kamailio/ctl.sock\"" "${extra[@]}" \
-		>>"$STACK_DIR/kamailio/$1.log" 2>&1 &
-	STACK_KAM_PID=$!
-	stack_track "$STACK_KAM_PID"
+	kamailio -f "$cfg" -DD -E -m 512 $KAM_OPTS -Y "$dir" -P "$dir/kamailio.pid" \
+		-A "LISTEN=udp:127.0.0.1:$port" -A "CHILDREN=$CHILDREN" \
+		-A "CTL_SOCKET=\"unix:$dir/ctl.sock\"" "${extra[@]}" >>"$dir/kamailio.log" 2>&1 &
+	echo $! >"$dir/pid"
+	stack_track "$(cat "$dir/pid")"
 	for _ in $(seq 1 100); do
-		ss -Huln "sport = :$KAM_PORT" | grep -q . && return 0
+		ss -Huln "sport = :$port" | grep -q . && return 0
 		sleep 0.1
 	done
 	echo "kamailio ($1) did not start" >&2
-	tail -n 20 "$STACK_DIR/kamailio/$1.log" >&2
+	tail -n 20 "$dir/kamailio.log" >&2
 	return 1
+}
+stop_proxy() {
+	local pid
+	pid=$(cat "$STACK_DIR/kam-$1/pid")
+	kill "$pid" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$pid" 2>/dev/null || true
 }
 
 
@@ -86,24 +98,20 @@ tree_ticks() {
 	f=$(sed 's/^.*) //' "/proc/$root/stat" 2>/dev/null) && { set -- $f; t=$((t + ${14:-0} + ${15:-0})); }
 	echo "$t"
 }
-# busy_ticks: the whole machine's busy time (clock ticks over all cores, neither idle nor waiting
-# for I/O), for what neither PostgreSQL nor Kamailio is charged with: the two sipp, the kernel.
-busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
 # udp_drops: datagrams the kernel dropped so far because a socket's receive buffer was full.
 udp_drops() { awk '/^Udp:/ {if (!n++) for (i = 1; i <= NF; i++) col[$i] = i; else print $col["RcvbufErrors"]}' /proc/net/snmp; }
 pg_ticks() { tree_ticks "$(head -n 1 "$STACK_DIR/pg/data/postmaster.pid")"; }
-kam_ticks() { tree_ticks "$(cat "$STACK_DIR/kamailio/kamailio.pid")"; }
+kam_ticks() { tree_ticks "$(cat "$STACK_DIR/kam-$PROXY_NAME/kamailio.pid")"; }
 
-# step RATE: STEP_SECONDS of calls at RATE; prints "calls failed retransmissions commits wal
-# pg_ticks kamailio_ticks machine_busy_ticks udp_drops".
+# step RATE: STEP_SECONDS of calls at RATE through proxy PROXY_NAME; prints "calls failed retransmissions commits wal
+# pg_ticks kamailio_ticks udp_drops".
 step() {
-	local rate=$1 stats lsn0 c0 calls failed retrans pg0 kam0 busy0 drops0
+	local rate=$1 stats lsn0 c0 calls failed retrans pg0 kam0 drops0
 	# Backends report their commits to the statistics at most once a second, an idle one within
 	# ten: at the step whose commits are reported, wait for them on both sides.
 	[ "$rate" = "$COMMON_RATE" ] && sleep 11
 	pg0=$(pg_ticks)
 	kam0=$(kam_ticks)
-	busy0=$(busy_ticks)
 	drops0=$(udp_drops)
 	lsn0=$(q "SELECT pg_current_wal_lsn()")
 	[ -n "${DETAIL:-}" ] && [ "$rate" = "$COMMON_RATE" ] &&
@@ -113,7 +121,7 @@ step() {
 	(cd "$STACK_DIR" && sipp -sf "$STACK_ROOT/tests/sipp/caller_uac.xml" -inf "$STACK_DIR/numbers.csv" \
 		-i 127.0.0.1 -p "$(stack_free_port)" $STACK_SIPP_OPTS -r "$rate" -m $((rate * STEP_SECONDS)) -l 5000 \
 		-nostdin -timeout $((STEP_SECONDS + 30)) -timeout_error -trace_err -error_file step.errors \
-		-trace_stat -stf step_stats.csv -fd 1 "127.0.0.1:$KAM_PORT" >"$STACK_DIR/step.out" 2>&1)
+		-trace_stat -stf step_stats.csv -fd 1 "127.0.0.1:$(cat "$STACK_DIR/kam-$PROXY_NAME/port")" >"$STACK_DIR/step.out" 2>&1)
 	sleep 1
 	[ "$rate" = "$COMMON_RATE" ] && sleep 10
 	# The summary sipp prints on exit, once every call has ended (the statistics file's last
@@ -133,45 +141,60 @@ step() {
 			FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" \
 			>"$DETAIL-$PROXY_NAME-statements.txt" 2>&1
 	fi
-	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')") $(($(pg_ticks) - pg0)) $(($(kam_ticks) - kam0)) $(($(busy_ticks) - busy0)) $(($(udp_drops) - drops0))"
+	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')") $(($(pg_ticks) - pg0)) $(($(kam_ticks) - kam0)) $(($(udp_drops) - drops0))"
 }
 
 # per_call TICKS CALLS: milliseconds of CPU per call.
 per_call() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN {if (n > 0) printf "%.3f", t * 1000 / hz / n; else print "-"}'; }
 
-# measure NAME: rising rates until a step fails or retransmits; prints a table row.
-measure() {
-	local name=$1 best=0 rate calls failed retrans commits wal pgt kamt busy drops per_commit=- per_wal=- pg_cpu=- kam_cpu=- rest_cpu=-
+# try NAME RATE: up to TRIES steps of NAME at RATE, until one is clean: every call completed,
+# none failed, not a single retransmission. Succeeds if one was. The figures per call are kept
+# from the first step at COMMON_RATE.
+try() {
+	local name=$1 rate=$2 n calls failed retrans commits wal pgt kamt drops
 	PROXY_NAME=$name
-	reset_agents
-	start_proxy "$name" || { echo "| $name | did not start | | | |"; return; }
-	# A first step warms the proxy's connections and the router's caches up.
-	step "$COMMON_RATE" >/dev/null
-	for rate in $RATES; do
-		read -r calls failed retrans commits wal pgt kamt busy drops < <(step "$rate")
-		echo "  $name at $rate calls/s: $calls completed, $failed failed, $retrans retransmissions," \
-			"$drops datagrams dropped by full socket buffers;" \
-			"CPU ms/call: postgres $(per_call "$pgt" "$calls"), kamailio $(per_call "$kamt" "$calls")," \
-			"rest $(per_call $((busy - pgt - kamt)) "$calls")" >&2
-		if [ "$rate" = "$COMMON_RATE" ] && [ "${calls:-0}" -gt 0 ]; then
-			per_commit=$(awk -v c="$commits" -v n="$calls" 'BEGIN {printf "%.2f", c / n}')
-			per_wal=$(awk -v w="$wal" -v n="$calls" 'BEGIN {printf "%.0f", w / n}')
-			pg_cpu=$(per_call "$pgt" "$calls")
-			kam_cpu=$(per_call "$kamt" "$calls")
-			rest_cpu=$(per_call $((busy - pgt - kamt)) "$calls")
-		fi
-		[ "${failed:-1}" = 0 ] && [ "${retrans:-1}" = 0 ] && [ "${calls:-0}" = $((rate * STEP_SECONDS)) ] || break
-		best=$rate
+	for n in $(seq 1 "$TRIES"); do
 		reset_agents
+		read -r calls failed retrans commits wal pgt kamt drops < <(step "$rate")
+		echo "  $name at $rate calls/s (try $n): $calls completed, $failed failed, $retrans retransmissions," \
+			"$drops datagrams dropped by full socket buffers;" \
+			"CPU ms/call: postgres $(per_call "$pgt" "$calls"), kamailio $(per_call "$kamt" "$calls")" >&2
+		if [ "$rate" = "$COMMON_RATE" ] && [ "${calls:-0}" -gt 0 ] && [ ! -f "$STACK_DIR/$name.figures" ]; then
+			echo "$(awk -v c="$commits" -v n="$calls" 'BEGIN {printf "%.2f", c / n}') $(awk -v w="$wal" -v n="$calls" 'BEGIN {printf "%.0f", w / n}') $(per_call "$pgt" "$calls") $(per_call "$kamt" "$calls")" \
+				>"$STACK_DIR/$name.figures"
+		fi
+		[ "${failed:-1}" = 0 ] && [ "${retrans:-1}" = 0 ] && [ "${calls:-0}" = $((rate * STEP_SECONDS)) ] && return 0
 	done
-	stack_kamailio_stop
-	echo "$best" >"$STACK_DIR/$name.best"
-	printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$best" "$per_commit" "$per_wal" "$pg_cpu" "$kam_cpu" "$rest_cpu"
+	return 1
 }
 
-echo "Measuring: rates $RATES, ${STEP_SECONDS}s each..."
+echo "Measuring: rates $RATES, ${STEP_SECONDS}s each, up to $TRIES tries..."
 # PROXIES picks some of them, for a quick look; the report's ratio needs stock and ccroute.
-rows=$(for p in ${PROXIES:-nodb stock ccroute}; do measure "$p"; done)
+alive=${PROXIES:-nodb stock ccroute}
+for p in $alive; do
+	echo 0 >"$STACK_DIR/$p.best"
+	start_proxy "$p" || exit 1
+	# A first step warms the proxy's connections and the router's caches up.
+	PROXY_NAME=$p
+	reset_agents
+	step "$COMMON_RATE" >/dev/null
+done
+# Rate by rate, each proxy still in the race takes its turn, so that the machine's changing
+# speed (it is shared) falls on all of them alike; a proxy leaves the race at its first rate
+# with no clean step.
+for rate in $RATES; do
+	still=
+	for p in $alive; do
+		if try "$p" "$rate"; then echo "$rate" >"$STACK_DIR/$p.best"; still="$still $p"; else stop_proxy "$p"; fi
+	done
+	alive=$still
+	[ -n "$alive" ] || break
+done
+for p in $alive; do stop_proxy "$p"; done
+rows=$(for p in ${PROXIES:-nodb stock ccroute}; do
+	read -r per_commit per_wal pg_cpu kam_cpu < <(cat "$STACK_DIR/$p.figures" 2>/dev/null || echo "- - - -")
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$p" "$(cat "$STACK_DIR/$p.best")" "$per_commit" "$per_wal" "$pg_cpu" "$kam_cpu"
+done)
 best() { cat "$STACK_DIR/$1.best" 2>/dev/null || echo 0; }
 ratio=$(awk -v a="$(best ccroute)" -v b="$(best stock)" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
 
@@ -181,7 +204,7 @@ cat >"$report" <<EOF
 # SIP load benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
 
 Command: \`make bench\` (tests/bench/sip_load.sh; TENANTS=$TENANTS, AGENTS=$AGENTS,
-STEP_SECONDS=$STEP_SECONDS, RATES="$RATES", CHILDREN=$CHILDREN).
+STEP_SECONDS=$STEP_SECONDS, RATES="$RATES", TRIES=$TRIES, CHILDREN=$CHILDREN, KAM_OPTS="$KAM_OPTS").
 Machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -r); Kamailio $(kamailio -v | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p'),
 PostgreSQL $(q 'SHOW server_version'), sipp callers and phones on the same machine (UDP, loopback).
 Durability: synchronous_commit = $(q 'SHOW synchronous_commit'), fsync = $(q 'SHOW fsync'),
@@ -190,15 +213,18 @@ Data: $TENANTS tenants x $AGENTS agents, all ready; each call dials a random ten
 answered at once (200, no 180: tests/sipp/agent_answer.xml), lasts 200 ms and is hung up by the
 caller.
 
-| proxy | highest rate with every call completed and no retransmission (calls/s) | commits per call | WAL bytes per call | PostgreSQL CPU ms per call | Kamailio CPU ms per call | rest of the machine's CPU ms per call |
-| --- | --- | --- | --- | --- | --- | --- |
+| proxy | highest rate with every call completed and no retransmission (calls/s) | commits per call | WAL bytes per call | PostgreSQL CPU ms per call | Kamailio CPU ms per call |
+| --- | --- | --- | --- | --- | --- |
 $rows
 
-Rates tried: $RATES (${STEP_SECONDS} s each, after a warm-up step); a rate counts only if every
-call of its step completed without a single retransmission. ccroute / stock: **$ratio**.
+Rates tried: $RATES (${STEP_SECONDS} s each, after a warm-up step), rate by rate, the proxies
+taking turns at each (all three run throughout, idle but for the one measured), so that the
+shared machine's changing speed falls on all alike. A rate counts for a proxy if one of its
+$TRIES steps there had every call completed without a single retransmission; a proxy leaves at
+the first rate where none had. ccroute / stock: **$ratio**.
 Commits, WAL and CPU per call are measured over the step at $COMMON_RATE calls/s (CPU: user and
-system time of the postmaster and its backends, and of Kamailio's processes; the rest is the
-machine's other busy time, mostly the two sipp and the kernel's). When the proxy alone (nodb) tops out at about the same rate as the others, the
+system time of the postmaster and its backends, and of Kamailio's processes; sipp's own is not
+counted). When the proxy alone (nodb) tops out at about the same rate as the others, the
 highest rate measures the machine, not the database work: the CPU per call then tells them apart.
 
 - nodb: the proxy alone, no database (tests/bench/kamailio_baseline.cfg).

@@ -158,7 +158,8 @@ try() {
 		read -r calls failed retrans commits wal pgt kamt drops < <(step "$rate")
 		echo "  $name at $rate calls/s (try $n): $calls completed, $failed failed, $retrans retransmissions," \
 			"$drops datagrams dropped by full socket buffers;" \
-			"CPU ms/call: postgres $(per_call "$pgt" "$calls"), kamailio $(per_call "$kamt" "$calls")" >&2
+			"CPU ms/call: postgres $(per_call "$pgt" "$calls"), kamailio $(per_call "$kamt" "$calls")" |
+			tee -a "$STACK_DIR/steps.txt" >&2
 		if [ "$rate" = "$COMMON_RATE" ] && [ "${calls:-0}" -gt 0 ] && [ ! -f "$STACK_DIR/$name.figures" ]; then
 			echo "$(awk -v c="$commits" -v n="$calls" 'BEGIN {printf "%.2f", c / n}') $(awk -v w="$wal" -v n="$calls" 'BEGIN {printf "%.0f", w / n}') $(per_call "$pgt" "$calls") $(per_call "$kamt" "$calls")" \
 				>"$STACK_DIR/$name.figures"
@@ -234,5 +235,11 @@ highest rate measures the machine, not the database work: the CPU per call then 
   tenant's limits, hours, strategy, explanation, agent state and history;
   the call's answer and end are queued by the proxy and sent with other calls' in one
   call_events statement every event_interval_ms (10 ms): one commit per batch.
+
+Every step, in the order run:
+
+\`\`\`
+$(sed 's/^  //' "$STACK_DIR/steps.txt")
+\`\`\`
 EOF
 cat "$report"

@@ -9,7 +9,7 @@
 # For each, the highest rate at which every call completed with no retransmission, and the
 # commits and WAL bytes per call at a common rate. Writes tests/bench/results/sip_load-<date>.md.
 # KAM_OPTS: options added to every proxy's command line alike; by default Kamailio's tlsf memory
-# manager, as docs/operations.md recommends (KAM_OPTS="" for its default, q_malloc).
+# manager, as kamailio_mod/doc/ccroute.md recommends ("Running it under load") (KAM_OPTS="" for its default, q_malloc).
 set -u
 cd "$(dirname "$0")/../.."
 source tests/lib/stack.sh
@@ -27,8 +27,12 @@ KAM_OPTS=${KAM_OPTS-"-x tlsf -X tlsf"}
 # sipp's own socket buffers are 64 KiB: at a few thousand packets a second, a few milliseconds
 # without the CPU and the phones' socket drops ACKs and BYEs (the kernel's "receive buffer
 # errors"), which comes back as retransmissions and failed calls that are the harness's, not the
-# proxy's. Both sipp get the largest buffers the kernel allows (net.core.rmem_max).
-SIPP_BUFF=$(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo 4194304)
+# proxy's. The kernel's cap (net.core.rmem_max, 212992 on a fresh Debian) is raised to 4 MB when
+# lower, as kamailio_mod/doc/ccroute.md advises for the proxy; both sipp get buffers that large.
+if [ "$(cat /proc/sys/net/core/rmem_max)" -lt 4194304 ] && [ "$(id -u)" = 0 ]; then
+	sysctl -q -w net.core.rmem_max=4194304 net.core.wmem_max=4194304
+fi
+SIPP_BUFF=$(cat /proc/sys/net/core/rmem_max)
 export STACK_SIPP_OPTS="-buff_size $SIPP_BUFF"
 
 bench_pg_start
@@ -58,6 +62,7 @@ start_proxy() {
 		extra=(-A STOCK -A "STOCK_DB=\"ca=>postgres://kamailio@127.0.0.1:$PGPORT/ccroute\"") ;;
 	ccroute) cfg=kamailio_mod/kamailio.cfg; extra=(-A "CCROUTE_MODULE=\"$STACK_ROOT/kamailio_mod/ccroute.so\""
 		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"") ;;
+	*) echo "no proxy called $1 (nodb, stock, ccroute)" >&2; return 1 ;;
 	esac
 	port=$(stack_free_port)
 	mkdir -p "$dir"
@@ -70,6 +75,7 @@ start_proxy() {
 	stack_track "$(cat "$dir/pid")"
 	for _ in $(seq 1 100); do
 		ss -Huln "sport = :$port" | grep -q . && return 0
+		kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
 		sleep 0.1
 	done
 	echo "kamailio ($1) did not start" >&2
@@ -98,7 +104,8 @@ tree_ticks() {
 	f=$(sed 's/^.*) //' "/proc/$root/stat" 2>/dev/null) && { set -- $f; t=$((t + ${14:-0} + ${15:-0})); }
 	echo "$t"
 }
-# udp_drops: datagrams the kernel dropped so far because a socket's receive buffer was full.
+# udp_drops: datagrams the kernel dropped so far because a socket's receive buffer was full, on
+# the whole machine (whatever else runs on it counts too).
 udp_drops() { awk '/^Udp:/ {if (!n++) for (i = 1; i <= NF; i++) col[$i] = i; else print $col["RcvbufErrors"]}' /proc/net/snmp; }
 pg_ticks() { tree_ticks "$(head -n 1 "$STACK_DIR/pg/data/postmaster.pid")"; }
 kam_ticks() { tree_ticks "$(cat "$STACK_DIR/kam-$PROXY_NAME/kamailio.pid")"; }
@@ -181,15 +188,19 @@ for p in $alive; do
 	step "$COMMON_RATE" >/dev/null
 done
 # Rate by rate, each proxy still in the race takes its turn, so that the machine's changing
-# speed (it is shared) falls on all of them alike; a proxy leaves the race at its first rate
-# with no clean step.
+# speed (it is shared) falls on all of them alike; who goes first moves on by one at each rate.
+# A proxy leaves the race at its first rate with no clean step.
+turn=0
 for rate in $RATES; do
-	still=
-	for p in $alive; do
-		if try "$p" "$rate"; then echo "$rate" >"$STACK_DIR/$p.best"; still="$still $p"; else stop_proxy "$p"; fi
+	read -r -a racing <<<"$alive"
+	out=
+	for ((i = 0; i < ${#racing[@]}; i++)); do
+		p=${racing[$(((i + turn) % ${#racing[@]}))]}
+		if try "$p" "$rate"; then echo "$rate" >"$STACK_DIR/$p.best"; else stop_proxy "$p"; out="$out $p"; fi
 	done
-	alive=$still
-	[ -n "$alive" ] || break
+	turn=$((turn + 1))
+	alive=$(for p in $alive; do case " $out " in *" $p "*) ;; *) printf '%s ' "$p" ;; esac; done)
+	[ -n "${alive// /}" ] || break
 done
 for p in $alive; do stop_proxy "$p"; done
 rows=$(for p in ${PROXIES:-nodb stock ccroute}; do
@@ -209,7 +220,8 @@ STEP_SECONDS=$STEP_SECONDS, RATES="$RATES", TRIES=$TRIES, CHILDREN=$CHILDREN, KA
 Machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -r); Kamailio $(kamailio -v | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p'),
 PostgreSQL $(q 'SHOW server_version'), sipp callers and phones on the same machine (UDP, loopback).
 Durability: synchronous_commit = $(q 'SHOW synchronous_commit'), fsync = $(q 'SHOW fsync'),
-full_page_writes = $(q 'SHOW full_page_writes').
+full_page_writes = $(q 'SHOW full_page_writes'). Socket buffers: net.core.rmem_max = $SIPP_BUFF
+(sipp -buff_size $SIPP_BUFF; the proxies' maxbuffer 4194304).
 Data: $TENANTS tenants x $AGENTS agents, all ready; each call dials a random tenant's number, is
 answered at once (200, no 180: tests/sipp/agent_answer.xml), lasts 200 ms and is hung up by the
 caller.
@@ -219,8 +231,8 @@ caller.
 $rows
 
 Rates tried: $RATES (${STEP_SECONDS} s each, after a warm-up step), rate by rate, the proxies
-taking turns at each (all three run throughout, idle but for the one measured), so that the
-shared machine's changing speed falls on all alike. A rate counts for a proxy if one of its
+taking turns at each (all three run throughout, idle but for the one measured; who goes first
+moves on by one at each rate), so that the shared machine's changing speed falls on all alike. A rate counts for a proxy if one of its
 $TRIES steps there had every call completed without a single retransmission; a proxy leaves at
 the first rate where none had. ccroute / stock: **$ratio**.
 Commits, WAL and CPU per call are measured over the step at $COMMON_RATE calls/s (CPU: user and

@@ -143,7 +143,7 @@ stack_kamailio_start() {
 	KAM_PORT=${STACK_KAM_PORT:-$(stack_free_port)}
 	export KAM_PORT
 	mkdir -p "$STACK_DIR/$name"
-	# tlsf: the memory manager docs/operations.md recommends (q_malloc's search for a free
+	# tlsf: the memory manager kamailio_mod/doc/ccroute.md recommends ("Running it under load") (q_malloc's search for a free
 	# fragment was a fifth of the proxy's time under load).
 	kamailio -f "$STACK_ROOT/kamailio_mod/kamailio.cfg" -DD -E -m 128 -x tlsf -X tlsf \
 		-Y "$STACK_DIR/$name" -P "$STACK_DIR/$name/kamailio.pid" \

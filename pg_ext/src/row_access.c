@@ -99,8 +99,9 @@ row_work_begin(RowWork *w, int n, const char *const *tables, const bool *writabl
 		if (!OidIsValid(relid))
 			elog(ERROR, "ccroute: table \"%s\" is missing", tables[i]);
 		/* What the executor checks before any write, with the same SQLSTATE (25006): the
-		 * proxy takes it for a server it must leave (a standby, or a primary set read-only). */
-		if (writable[i])
+		 * proxy takes it for a server it must leave (a standby, or a primary set read-only).
+		 * The message is only made for the refusal, not on every call. */
+		if (writable[i] && (XactReadOnly || IsInParallelMode()))
 		{
 			char	   *what = psprintf("writes to ccroute.%s", tables[i]);
 

@@ -73,22 +73,9 @@ start_proxy() {
 		-A "CTL_SOCKET=\"unix:$dir/ctl.sock\"" "${extra[@]}" >>"$dir/kamailio.log" 2>&1 &
 	echo $! >"$dir/pid"
 	stack_track "$(cat "$dir/pid")"
-	for _ in $(seq 1 100); do
-		ss -Huln "sport = :$port" | grep -q . && return 0
-		kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "kamailio ($1) did not start" >&2
-	tail -n 20 "$dir/kamailio.log" >&2
-	return 1
+	stack_kamailio_ready "$port" "$(cat "$dir/pid")" "$dir/kamailio.log"
 }
-stop_proxy() {
-	local pid
-	pid=$(cat "$STACK_DIR/kam-$1/pid")
-	kill "$pid" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$pid" 2>/dev/null || true
-}
+stop_proxy() { stack_kill "$(cat "$STACK_DIR/kam-$1/pid")"; }
 
 
 # tree_ticks PID: CPU time (clock ticks, user and system) of a process and its children: the

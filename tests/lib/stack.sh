@@ -154,14 +154,19 @@ stack_kamailio_start() {
 		"$@" >>"$STACK_DIR/$name/kamailio.log" 2>&1 &
 	STACK_KAM_PID=$!
 	stack_track "$STACK_KAM_PID"
-	# Ready when its SIP socket is bound.
+	stack_kamailio_ready "$KAM_PORT" "$STACK_KAM_PID" "$STACK_DIR/$name/kamailio.log"
+}
+
+# stack_kamailio_ready PORT PID LOG: waits (up to 10 s) until the Kamailio PID has bound its SIP
+# socket on UDP PORT; fails, showing the end of LOG, if it does not or exits first.
+stack_kamailio_ready() {
 	for _ in $(seq 1 100); do
-		if ss -Huln "sport = :$KAM_PORT" | grep -q .; then return 0; fi
-		if ! kill -0 "$STACK_KAM_PID" 2>/dev/null; then break; fi
+		if ss -Huln "sport = :$1" | grep -q .; then return 0; fi
+		if ! kill -0 "$2" 2>/dev/null; then break; fi
 		sleep 0.1
 	done
 	echo "kamailio did not start:" >&2
-	tail -n 30 "$STACK_DIR/$name/kamailio.log" >&2
+	tail -n 30 "$3" >&2
 	return 1
 }
 
@@ -170,10 +175,15 @@ stack_kamcmd() { kamcmd -s "unix:$STACK_DIR/${STACK_KAM_NAME:-kamailio}/ctl.sock
 
 stack_kamailio_stop() {
 	[ -n "${STACK_KAM_PID:-}" ] || return 0
-	kill "$STACK_KAM_PID" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$STACK_KAM_PID" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$STACK_KAM_PID" 2>/dev/null || true
+	stack_kill "$STACK_KAM_PID"
 	STACK_KAM_PID=
+}
+
+# stack_kill PID: asks PID to stop, and kills it if it has not within 10 s.
+stack_kill() {
+	kill "$1" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$1" 2>/dev/null || true
 }
 
 # stack_load_fixture AGENTS PHONES_PORT: the load tests' tenant "load": AGENTS ready agents with

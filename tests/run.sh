@@ -85,6 +85,6 @@ else
 	pkill -f "${TMPDIR:-/tmp}/ccroute\." || true
 fi
 
-rm -rf "$TMPDIR"
+[ -n "${CCROUTE_KEEP:-}" ] || rm -rf "$TMPDIR"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -26,6 +26,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
@@ -39,6 +40,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "commit_deadline.h"
@@ -52,6 +54,7 @@
 
 PG_FUNCTION_INFO_V1(ccroute_route_call_v3);
 PG_FUNCTION_INFO_V1(ccroute_route_call_v4);
+PG_FUNCTION_INFO_V1(ccroute_route_calls);
 PG_FUNCTION_INFO_V1(ccroute_try_rule);
 
 char	   *ccroute_pstn_gateway = NULL;
@@ -1265,6 +1268,41 @@ ccroute_route_call_v3(PG_FUNCTION_ARGS)
 	return route_call(fcinfo, false);
 }
 
+/* One call decided and recorded (a repeated INVITE's decision is already recorded). */
+static Decision
+route_one(Call *call)
+{
+	Decision	d = decide(call);
+
+	if (call->has_deadline && d.agent_id != 0 && !d.recorded)
+		ccroute_arm_commit_deadline(call->deadline);
+	/* 6. The record. */
+	if (call->tenant_id != 0 && !d.recorded)
+		record(call, &d);
+	close_call_rows(call);
+	return d;
+}
+
+/* The decision as route_call's and route_calls' seven output columns, in the current context. */
+static void
+decision_values(const Call *call, const Decision *d, Datum *values, bool *nulls)
+{
+	values[0] = CStringGetTextDatum(d->action);
+	nulls[0] = false;
+	nulls[1] = d->target == NULL;
+	values[1] = d->target ? CStringGetTextDatum(d->target) : (Datum) 0;
+	nulls[2] = d->sip_status == 0;
+	values[2] = Int32GetDatum(d->sip_status);
+	nulls[3] = d->reason == NULL;
+	values[3] = d->reason ? CStringGetTextDatum(d->reason) : (Datum) 0;
+	nulls[4] = call->tenant_id == 0;
+	values[4] = Int64GetDatum(call->tenant_id);
+	nulls[5] = d->call_seq == 0;
+	values[5] = Int64GetDatum(d->call_seq);
+	nulls[6] = d->agent_id == 0;
+	values[6] = Int64GetDatum(d->agent_id);
+}
+
 static Datum
 route_call(FunctionCallInfo fcinfo, bool cache_is_told)
 {
@@ -1272,7 +1310,7 @@ route_call(FunctionCallInfo fcinfo, bool cache_is_told)
 	Decision	d;
 	TupleDesc	tupdesc;
 	Datum		values[7];
-	bool		nulls[7] = {false, false, false, false, false, false, false};
+	bool		nulls[7];
 	MemoryContext caller_ctx = CurrentMemoryContext;
 	MemoryContext spi_ctx;
 
@@ -1300,34 +1338,125 @@ route_call(FunctionCallInfo fcinfo, bool cache_is_told)
 		call.has_deadline = !PG_ARGISNULL(4);
 		if (call.has_deadline)
 			call.deadline = PG_GETARG_TIMESTAMPTZ(4);
-		d = decide(&call);
-		if (call.has_deadline && d.agent_id != 0 && !d.recorded)
-			ccroute_arm_commit_deadline(call.deadline);
-		/* 6. The record (a repeated INVITE's decision is already recorded). */
-		if (call.tenant_id != 0 && !d.recorded)
-			record(&call, &d);
-		close_call_rows(&call);
+		d = route_one(&call);
 	}
 
 	/* SPI_finish frees SPI's memory: the result is copied into the caller's context first. */
 	spi_ctx = MemoryContextSwitchTo(caller_ctx);
-	values[0] = CStringGetTextDatum(d.action);
-	nulls[1] = d.target == NULL;
-	values[1] = d.target ? CStringGetTextDatum(d.target) : (Datum) 0;
-	nulls[2] = d.sip_status == 0;
-	values[2] = Int32GetDatum(d.sip_status);
-	nulls[3] = d.reason == NULL;
-	values[3] = d.reason ? CStringGetTextDatum(d.reason) : (Datum) 0;
-	nulls[4] = call.tenant_id == 0;
-	values[4] = Int64GetDatum(call.tenant_id);
-	nulls[5] = d.call_seq == 0;
-	values[5] = Int64GetDatum(d.call_seq);
-	nulls[6] = d.agent_id == 0;
-	values[6] = Int64GetDatum(d.agent_id);
+	decision_values(&call, &d, values, nulls);
 	MemoryContextSwitchTo(spi_ctx);
 	SPI_finish();
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* The elements of a one-dimensional array argument (NULL: *n NULLs); *n < 0: the first array,
+ * whose length is the batch's, else its length is checked against *n. */
+static Datum *
+batch_elements(FunctionCallInfo fcinfo, int arg, Oid type, int *count, bool **nulls)
+{
+	int			expect = *count;
+	ArrayType  *a;
+	Datum	   *elems;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			n;
+
+	if (PG_ARGISNULL(arg))
+	{
+		*nulls = palloc(sizeof(bool) * Max(expect, 1));
+		memset(*nulls, true, sizeof(bool) * Max(expect, 1));
+		return palloc0(sizeof(Datum) * Max(expect, 1));
+	}
+	a = PG_GETARG_ARRAYTYPE_P(arg);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("route_calls takes one-dimensional arrays")));
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	deconstruct_array(a, type, typlen, typbyval, typalign, &elems, nulls, &n);
+	if (expect >= 0 && n != expect)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("route_calls' arrays differ in length (%d and %d)", expect, n),
+				 errhint("Pass one element per call in every array; facts may be NULL.")));
+	*count = n;
+	return elems;
+}
+
+/*
+ * route_calls: several INVITEs decided in one transaction, each as route_call decides it, in
+ * the order given, each seeing those before it (the same Call-ID twice gets one decision). The
+ * proxy gathers the INVITEs that arrive while its previous batch is being decided: one round
+ * trip and one commit for all of them instead of one each, which under load is most of what a
+ * call costs the database besides its own rows. The batch shares one commit deadline, the
+ * earliest of its calls'. An error in any call undoes the whole batch: the proxy then asks
+ * route_call for each call alone.
+ */
+#define MAX_BATCH 1000
+
+Datum
+ccroute_route_calls(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *call_ids, *callers, *dialed, *facts;
+	bool	   *call_id_nulls, *caller_nulls, *dialed_nulls, *fact_nulls;
+	bool		has_deadline = !PG_ARGISNULL(4);
+	TimestampTz deadline = has_deadline ? PG_GETARG_TIMESTAMPTZ(4) : 0;
+	Datum		empty;
+	MemoryContext one_call, old;
+	int			n = -1;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	call_ids = batch_elements(fcinfo, 0, TEXTOID, &n, &call_id_nulls);
+	if (n > MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("route_calls takes at most %d calls at a time, not %d", MAX_BATCH, n)));
+	callers = batch_elements(fcinfo, 1, TEXTOID, &n, &caller_nulls);
+	dialed = batch_elements(fcinfo, 2, TEXTOID, &n, &dialed_nulls);
+	facts = batch_elements(fcinfo, 3, JSONBOID, &n, &fact_nulls);
+	empty = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "ccroute: SPI_connect failed");
+	prepare_plans();
+	cc_cache_begin(true);
+	one_call = AllocSetContextCreate(CurrentMemoryContext, "ccroute route_calls call",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < n; i++)
+	{
+		Call		call = {0};
+		Decision	d;
+		Datum		values[7];
+		bool		nulls[7];
+
+		old = MemoryContextSwitchTo(one_call);
+		if (call_id_nulls[i] || caller_nulls[i] || dialed_nulls[i])
+			d = reject(400, "Missing Call Data", NULL);
+		else
+		{
+			call.call_id = DatumGetTextPP(call_ids[i]);
+			call.caller = DatumGetTextPP(callers[i]);
+			call.dialed = DatumGetTextPP(dialed[i]);
+			call.facts = fact_nulls[i] ? empty : PointerGetDatum(PG_DETOAST_DATUM(facts[i]));
+			call.has_deadline = has_deadline;
+			call.deadline = deadline;
+			d = route_one(&call);
+		}
+		decision_values(&call, &d, values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(one_call);
+		/* The next call reads what this one wrote, under no tenant until its number says. */
+		CommandCounterIncrement();
+		ccroute_set_tenant_context(0);
+	}
+	SPI_finish();
+	return (Datum) 0;
 }
 
 /* A JSON string, or null. */

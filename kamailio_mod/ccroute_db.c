@@ -44,6 +44,7 @@ static int add_read_write; /* the string names no target_session_attrs: see ccr_
 static char *server_host[MAX_SERVERS], *server_addr[MAX_SERVERS], *server_port[MAX_SERVERS];
 
 static PGconn *conn;
+static int use_batches;
 static long long next_retry_ms;
 static int backoff_ms = BACKOFF_MIN_MS;
 static unsigned int breaker_generation;
@@ -76,6 +77,11 @@ void ccr_db_configure(const char *conninfo, int timeout_ms)
 					" kept, which takes no call\n",
 					nservers, attrs);
 	}
+}
+
+void ccr_db_use_batches(void)
+{
+	use_batches = 1;
 }
 
 int ccr_db_timeout_ms(void)
@@ -351,7 +357,7 @@ static int prepare_one(const char *name, const char *sql, int nparams, long long
 
 static int prepare_by(long long deadline)
 {
-	char sql[1024], *p = sql;
+	char sql[2048], *p = sql;
 	int i;
 
 	/* $4: the proxy's own deadline, so the router reserves nobody for a call that has
@@ -369,7 +375,32 @@ static int prepare_by(long long deadline)
 		p += sprintf(p, "))");
 	}
 	sprintf(p, ", $4::timestamptz)");
-	if(prepare_one(STMT_ROUTE, sql, 4 + ccr_fact_count(), deadline) < 0
+	if(prepare_one(STMT_ROUTE, sql, 4 + ccr_fact_count(), deadline) < 0)
+		return -1;
+	/* The same for a batch: one array per column, the facts' arrays made one JSON object per
+	 * call by PostgreSQL, in the calls' order; one row per call, in the same order. */
+	p = sql;
+	p += sprintf(p, "SELECT r.action, r.target, r.sip_status, r.reason, r.tenant_id, r.call_seq"
+					" FROM ccroute.route_calls($1::text[], $2::text[], $3::text[], ");
+	if(ccr_fact_count() == 0)
+		p += sprintf(p, "NULL");
+	else {
+		p += sprintf(p, "ARRAY(SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(");
+		for(i = 0; i < ccr_fact_count(); i++)
+			p += sprintf(p, "%s'%s', f.v%d", i ? ", " : "", ccr_fact_name(i), i);
+		p += sprintf(p, ")) FROM pg_catalog.unnest(");
+		for(i = 0; i < ccr_fact_count(); i++)
+			p += sprintf(p, "%s$%d::text[]", i ? ", " : "", 5 + i);
+		p += sprintf(p, ") WITH ORDINALITY AS f(");
+		for(i = 0; i < ccr_fact_count(); i++)
+			p += sprintf(p, "v%d, ", i);
+		p += sprintf(p, "n) ORDER BY f.n)");
+	}
+	sprintf(p, ", $4::timestamptz) WITH ORDINALITY AS r(action, target, sip_status, reason,"
+			   " tenant_id, call_seq, agent_id, n) ORDER BY r.n");
+	/* Only a router process asks for batches (route_calls is new in extension 0.8: the
+	 * workers of a proxy with routers = 0 keep working with an older one). */
+	if((use_batches && prepare_one(CCR_STMT_ROUTE_BATCH, sql, 4 + ccr_fact_count(), deadline) < 0)
 			|| prepare_one(CCR_STMT_EVENT, "SELECT ccroute.call_event($1::bigint, $2::bigint, $3)", 3,
 					   deadline)
 					   < 0
@@ -473,20 +504,29 @@ int ccr_db_probe(void)
 	return ok ? 0 : -1;
 }
 
-static void copy_field(char *dst, size_t size, const PGresult *res, int col)
+static void copy_field(char *dst, size_t size, const PGresult *res, int row, int col)
 {
-	snprintf(dst, size, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
+	snprintf(dst, size, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
+void ccr_db_decision(const PGresult *res, int row, ccr_decision_t *out)
+{
+	copy_field(out->action, sizeof(out->action), res, row, 0);
+	copy_field(out->target, sizeof(out->target), res, row, 1);
+	out->sip_status = PQgetisnull(res, row, 2) ? 0 : atoi(PQgetvalue(res, row, 2));
+	copy_field(out->reason, sizeof(out->reason), res, row, 3);
+	copy_field(out->tenant, sizeof(out->tenant), res, row, 4);
+	copy_field(out->call, sizeof(out->call), res, row, 5);
+}
 
 /*
  * Runs a prepared statement on this worker's connection within the deadline and returns its
- * one-row result (the caller clears it). NULL when the database did not answer in time or the
- * connection broke (the connection is then given up: mid-query, only a new one is in a known
+ * result of `rows` rows (the caller clears it). NULL when the database did not answer in time or
+ * the connection broke (the connection is then given up: mid-query, only a new one is in a known
  * state), or when it answered with an error (logged; *refused set).
  */
-PGresult *ccr_db_run(const char *stmt, const char *what, int n, const char *const *params,
-		int columns, long long deadline, int *refused)
+PGresult *ccr_db_run_rows(const char *stmt, const char *what, int n, const char *const *params,
+		int rows, int columns, long long deadline, int *refused)
 {
 	PGresult *res;
 
@@ -500,7 +540,7 @@ PGresult *ccr_db_run(const char *stmt, const char *what, int n, const char *cons
 		give_up(what);
 		return NULL;
 	}
-	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != columns) {
+	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != rows || PQnfields(res) != columns) {
 		LM_ERR("%s failed: %s\n", what, PQresultErrorMessage(res));
 		if(PQstatus(conn) != CONNECTION_OK || reconnect_error(res)) {
 			/* A read-only server is not the primary (any more), one shutting down soon will
@@ -514,6 +554,12 @@ PGresult *ccr_db_run(const char *stmt, const char *what, int n, const char *cons
 		return NULL;
 	}
 	return res;
+}
+
+PGresult *ccr_db_run(const char *stmt, const char *what, int n, const char *const *params,
+		int columns, long long deadline, int *refused)
+{
+	return ccr_db_run_rows(stmt, what, n, params, 1, columns, deadline, refused);
 }
 
 void ccr_time_text(char *buf, size_t size, long long at_us)
@@ -535,10 +581,9 @@ long long ccr_wall_us(void)
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
-		const char *const *facts, ccr_decision_t *out)
+int ccr_db_route_by(const char *call_id, const char *caller, const char *dialed,
+		const char *const *facts, long long deadline, ccr_decision_t *out)
 {
-	long long deadline = now_ms() + db_timeout_ms;
 	char deadline_at[64];
 	const char *params[4 + CCR_MAX_FACTS] = {call_id, caller, dialed, deadline_at};
 	PGresult *res;
@@ -553,8 +598,7 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 	}
 	if(ccr_db_ensure(deadline) < 0)
 		return -1;
-	/* The same deadline on the wall clock, as PostgreSQL reads a timestamptz. */
-	ccr_time_text(deadline_at, sizeof(deadline_at), ccr_wall_us() + (long long)(deadline - now_ms()) * 1000);
+	ccr_db_deadline_text(deadline_at, sizeof(deadline_at), deadline);
 	res = ccr_db_run(STMT_ROUTE, "route_call", 4 + ccr_fact_count(), params, 6, deadline, &refused);
 	if(res == NULL) {
 		/* The call goes to the fallback; had the decision committed all the same, its agent
@@ -563,15 +607,22 @@ int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 			ccr_queue_push(CCR_PENDING_WITHDRAW, call_id, dialed, NULL);
 		return -1;
 	}
-	copy_field(out->action, sizeof(out->action), res, 0);
-	copy_field(out->target, sizeof(out->target), res, 1);
-	out->sip_status = PQgetisnull(res, 0, 2) ? 0 : atoi(PQgetvalue(res, 0, 2));
-	copy_field(out->reason, sizeof(out->reason), res, 3);
-	copy_field(out->tenant, sizeof(out->tenant), res, 4);
-	copy_field(out->call, sizeof(out->call), res, 5);
+	ccr_db_decision(res, 0, out);
 	PQclear(res);
 	ccr_breaker_success();
 	return 0;
+}
+
+int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
+		const char *const *facts, ccr_decision_t *out)
+{
+	return ccr_db_route_by(call_id, caller, dialed, facts, now_ms() + db_timeout_ms, out);
+}
+
+/* The monotonic deadline on the wall clock, as PostgreSQL reads a timestamptz. */
+void ccr_db_deadline_text(char *buf, size_t size, long long deadline)
+{
+	ccr_time_text(buf, size, ccr_wall_us() + (deadline - now_ms()) * 1000);
 }
 
 int ccr_db_credentials(const char *domain, const char *user, char *ha1, size_t size)

@@ -13,6 +13,7 @@
 #define CCR_STMT_EVENT "ccroute_call_event"
 #define CCR_STMT_EVENTS "ccroute_call_events"
 #define CCR_STMT_WITHDRAW "ccroute_withdraw_call"
+#define CCR_STMT_ROUTE_BATCH "ccroute_route_calls"
 
 /* What route_call() decided, copied out of libpq's result. */
 typedef struct ccr_decision
@@ -28,6 +29,9 @@ typedef struct ccr_decision
 /* Remembers the connection string; called once, before the fork. */
 void ccr_db_configure(const char *conninfo, int timeout_ms);
 
+/* This process decides batches (a router): its connection prepares route_calls too. */
+void ccr_db_use_batches(void);
+
 /* Opens this worker's connection if it can within the deadline; a failure is not fatal. */
 void ccr_db_child_init(void);
 
@@ -35,6 +39,16 @@ void ccr_db_child_init(void);
  * time (down, slow, or erroring): the caller then uses its fallback. */
 int ccr_db_route(const char *call_id, const char *caller, const char *dialed,
 		const char *const *facts, ccr_decision_t *out);
+
+/* The same with a deadline of the caller's (monotonic milliseconds, ccr_now_ms()). */
+int ccr_db_route_by(const char *call_id, const char *caller, const char *dialed,
+		const char *const *facts, long long deadline, ccr_decision_t *out);
+
+/* Row `row` of a route_call or route_calls result. */
+void ccr_db_decision(const PGresult *res, int row, ccr_decision_t *out);
+
+/* A monotonic deadline as a timestamptz literal. */
+void ccr_db_deadline_text(char *buf, size_t size, long long deadline);
 
 /* The HA1 of the phone registering as `user` in SIP domain `domain` (the digest realm): 0 and
  * ha1 set, -1 no such phone, -2 database unavailable. */
@@ -56,6 +70,10 @@ int ccr_db_ensure_past_breaker(long long deadline);
  */
 PGresult *ccr_db_run(const char *stmt, const char *what, int n, const char *const *params,
 		int columns, long long deadline, int *refused);
+
+/* The same for a result of `rows` rows. */
+PGresult *ccr_db_run_rows(const char *stmt, const char *what, int n, const char *const *params,
+		int rows, int columns, long long deadline, int *refused);
 
 int ccr_db_timeout_ms(void);
 

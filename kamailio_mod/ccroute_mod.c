@@ -11,6 +11,7 @@
 #include "core/sr_module.h"
 #include "core/timer_proc.h"
 
+#include "ccroute_batch.h"
 #include "ccroute_breaker.h"
 #include "ccroute_db.h"
 #include "ccroute_events.h"
@@ -27,6 +28,7 @@ static int breaker_failures = 5;
 static int probe_interval_ms = 200;
 static int queue_size = 16384;
 static int event_interval_ms = 10;
+static int routers = 2;
 
 static int mod_init(void);
 static int child_init(int rank);
@@ -55,6 +57,7 @@ static param_export_t params[] = {
 	{"probe_interval_ms", PARAM_INT, &probe_interval_ms},
 	{"queue_size", PARAM_INT, &queue_size},
 	{"event_interval_ms", PARAM_INT, &event_interval_ms},
+	{"routers", PARAM_INT, &routers},
 	{"fact_header", PARAM_STRING | PARAM_USE_FUNC, (void *)add_fact_header},
 	{0, 0, 0}
 };
@@ -97,6 +100,8 @@ static int mod_init(void)
 		return -1;
 	}
 	ccr_db_configure(db_url, timeout_ms);
+	if(ccr_batch_configure(routers) < 0)
+		return -1;
 	if(ccr_breaker_init(breaker_failures) < 0 || ccr_queue_init(queue_size) < 0 || ccr_rpc_init() < 0)
 		return -1;
 	/* The probe and the sending of queued events run in processes of their own: a worker never
@@ -114,6 +119,13 @@ static int child_init(int rank)
 	 * SIP workers connect here; the module's event and probe processes when they first need
 	 * to. A failure to connect is not fatal: calls then go to the fallback until the database
 	 * answers. */
+	/* The routing slots, once the number of processes is known, before any fork. */
+	if(rank == PROC_INIT)
+		return ccr_batch_init();
+	if(rank == PROC_MAIN && ccr_batch_start() < 0) {
+		LM_ERR("cannot start the module's router processes\n");
+		return -1;
+	}
 	if(rank == PROC_MAIN
 			&& fork_basic_utimer(PROC_TIMER, "ccroute background", 1, ccr_breaker_probe, NULL,
 					   probe_interval_ms * 1000)
@@ -139,6 +151,7 @@ static void mod_destroy(void)
 	ccr_db_close();
 	ccr_breaker_destroy();
 	ccr_queue_destroy();
+	ccr_batch_destroy();
 }
 
 static int ki_ccroute_route(struct sip_msg *msg)

@@ -23,6 +23,8 @@ static counter_def_t counter_defs[] = {
 	{&ccr_cnt.events_failed, "events_failed", 0, 0, 0, "call events the database refused (logged)"},
 	{&ccr_cnt.events_late, "events_late", 0, 0, 0, "call events and withdrawals sent over a second after they happened: the database was away or behind"},
 	{&ccr_cnt.events_dropped, "events_dropped", 0, 0, 0, "call events or withdrawals dropped: the queue was full"},
+	{&ccr_cnt.batches, "batches", 0, 0, 0, "routing statements the router processes made (calls decided together)"},
+	{&ccr_cnt.batched_calls, "batched_calls", 0, 0, 0, "calls the router processes decided: batched_calls / batches is the mean batch"},
 	{0, 0, 0, 0, 0, 0}
 };
 /* clang-format on */

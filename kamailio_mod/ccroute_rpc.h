@@ -19,6 +19,8 @@ typedef struct ccr_counters
 	counter_handle_t events_failed;	  /* call events it could not take at once */
 	counter_handle_t events_late;	  /* events and withdrawals sent later, once it was back */
 	counter_handle_t events_dropped;  /* events or withdrawals dropped: the queue was full */
+	counter_handle_t batches;		  /* decisions asked for by a router, one statement each */
+	counter_handle_t batched_calls;	  /* the calls in them */
 } ccr_counters_t;
 
 extern ccr_counters_t ccr_cnt;

@@ -60,9 +60,13 @@ start_proxy() {
 	nodb) cfg=tests/bench/kamailio_baseline.cfg; extra=(-A "AGENT_URI=\"sip:a@127.0.0.1:$phones\"") ;;
 	stock) cfg=tests/bench/kamailio_baseline.cfg
 		extra=(-A STOCK -A "STOCK_DB=\"ca=>postgres://kamailio@127.0.0.1:$PGPORT/ccroute\"") ;;
-	ccroute) cfg=kamailio_mod/kamailio.cfg; extra=(-A "CCROUTE_MODULE=\"$STACK_ROOT/kamailio_mod/ccroute.so\""
-		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"") ;;
-	*) echo "no proxy called $1 (nodb, stock, ccroute)" >&2; return 1 ;;
+	ccroute | ccroute_unbatched) cfg=kamailio_mod/kamailio.cfg
+		extra=(-A "CCROUTE_MODULE=\"$STACK_ROOT/kamailio_mod/ccroute.so\""
+		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"")
+		# The module's router processes decide calls in batches; unbatched, each worker asks
+		# on its own connection (routers = 0), as before extension 0.8.
+		[ "$1" = ccroute_unbatched ] && extra+=(-A "ROUTERS=0") ;;
+	*) echo "no proxy called $1 (nodb, stock, ccroute, ccroute_unbatched)" >&2; return 1 ;;
 	esac
 	port=$(stack_free_port)
 	mkdir -p "$dir"
@@ -96,17 +100,24 @@ tree_ticks() {
 udp_drops() { awk '/^Udp:/ {if (!n++) for (i = 1; i <= NF; i++) col[$i] = i; else print $col["RcvbufErrors"]}' /proc/net/snmp; }
 pg_ticks() { tree_ticks "$(head -n 1 "$STACK_DIR/pg/data/postmaster.pid")"; }
 kam_ticks() { tree_ticks "$(cat "$STACK_DIR/kam-$PROXY_NAME/kamailio.pid")"; }
+# batch_counts: "statements calls" the module's router processes made so far (0 0 for a proxy
+# without the module, or without routers).
+batch_counts() {
+	kamcmd -s "unix:$STACK_DIR/kam-$PROXY_NAME/ctl.sock" ccroute.stats 2>/dev/null |
+		awk '/batches:/ {b = $2} /batched_calls:/ {c = $2} END {print b + 0, c + 0}'
+}
 
 # step RATE: STEP_SECONDS of calls at RATE through proxy PROXY_NAME; prints "calls failed retransmissions commits wal
-# pg_ticks kamailio_ticks udp_drops".
+# pg_ticks kamailio_ticks udp_drops batches batched_calls".
 step() {
-	local rate=$1 stats lsn0 c0 calls failed retrans pg0 kam0 drops0
+	local rate=$1 stats lsn0 c0 calls failed retrans pg0 kam0 drops0 b0 bc0 b1 bc1
 	# Backends report their commits to the statistics at most once a second, an idle one within
 	# ten: at the step whose commits are reported, wait for them on both sides.
 	[ "$rate" = "$COMMON_RATE" ] && sleep 11
 	pg0=$(pg_ticks)
 	kam0=$(kam_ticks)
 	drops0=$(udp_drops)
+	read -r b0 bc0 < <(batch_counts)
 	lsn0=$(q "SELECT pg_current_wal_lsn()")
 	[ -n "${DETAIL:-}" ] && [ "$rate" = "$COMMON_RATE" ] &&
 		q "SELECT pg_stat_statements_reset()" >/dev/null 2>&1
@@ -135,7 +146,8 @@ step() {
 			FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" \
 			>"$DETAIL-$PROXY_NAME-statements.txt" 2>&1
 	fi
-	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')") $(($(pg_ticks) - pg0)) $(($(kam_ticks) - kam0)) $(($(udp_drops) - drops0))"
+	read -r b1 bc1 < <(batch_counts)
+	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')") $(($(pg_ticks) - pg0)) $(($(kam_ticks) - kam0)) $(($(udp_drops) - drops0)) $((b1 - b0)) $((bc1 - bc0))"
 }
 
 # per_call TICKS CALLS: milliseconds of CPU per call.
@@ -145,13 +157,16 @@ per_call() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN {if (n > 
 # none failed, not a single retransmission. Succeeds if one was. The figures per call are kept
 # from the first step at COMMON_RATE.
 try() {
-	local name=$1 rate=$2 n calls failed retrans commits wal pgt kamt drops
+	local name=$1 rate=$2 n calls failed retrans commits wal pgt kamt drops batches batched batch
 	PROXY_NAME=$name
 	for n in $(seq 1 "$TRIES"); do
 		reset_agents
-		read -r calls failed retrans commits wal pgt kamt drops < <(step "$rate")
+		read -r calls failed retrans commits wal pgt kamt drops batches batched < <(step "$rate")
+		batch=
+		[ "${batches:-0}" -gt 0 ] &&
+			batch=" decided $batched calls in $batches statements ($(awk -v c="$batched" -v b="$batches" 'BEGIN {printf "%.1f", c / b}') a batch);"
 		echo "  $name at $rate calls/s (try $n): $calls completed, $failed failed, $retrans retransmissions," \
-			"$drops datagrams dropped by full socket buffers;" \
+			"$drops datagrams dropped by full socket buffers;$batch" \
 			"CPU ms/call: postgres $(per_call "$pgt" "$calls"), kamailio $(per_call "$kamt" "$calls")" |
 			tee -a "$STACK_DIR/steps.txt" >&2
 		if [ "$rate" = "$COMMON_RATE" ] && [ "${calls:-0}" -gt 0 ] && [ ! -f "$STACK_DIR/$name.figures" ]; then

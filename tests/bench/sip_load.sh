@@ -65,7 +65,9 @@ start_proxy() {
 		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"")
 		# The module's router processes decide calls in batches; unbatched, each worker asks
 		# on its own connection (routers = 0), as before extension 0.8.
-		[ "$1" = ccroute_unbatched ] && extra+=(-A "ROUTERS=0") ;;
+		# (CCROUTE_ROUTERS: how many router processes the batched one has; the module's default: 2.)
+		if [ "$1" = ccroute_unbatched ]; then extra+=(-A "ROUTERS=0")
+		elif [ -n "${CCROUTE_ROUTERS:-}" ]; then extra+=(-A "ROUTERS=$CCROUTE_ROUTERS"); fi ;;
 	*) echo "no proxy called $1 (nodb, stock, ccroute, ccroute_unbatched)" >&2; return 1 ;;
 	esac
 	port=$(stack_free_port)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# make bench, SIP part: sipp places calls at rising rates through three proxies in one run, on
+# make bench, SIP part: sipp places calls at rising rates through four proxies in one run, on
 # one machine, against one PostgreSQL cluster with durable commits:
 #   - the proxy alone (no database: every call to the same phone), the harness's ceiling;
 #   - the stock way: Kamailio sqlops calling plain PL/pgSQL (pick, reserve and record on
 #     INVITE; free the agent on BYE);
-#   - ccroute: the shipped kamailio.cfg and module (route_call on INVITE; ringing, answered
-#     and ended reported back).
+#   - ccroute: the shipped kamailio.cfg and module (the router processes decide the INVITEs in
+#     batches, route_calls; ringing, answered and ended reported back);
+#   - ccroute_unbatched: the same with routers = 0 (each worker asks route_call itself).
 # For each, the highest rate at which every call completed with no retransmission, and the
 # commits and WAL bytes per call at a common rate. Writes tests/bench/results/sip_load-<date>.md.
 # KAM_OPTS: options added to every proxy's command line alike; by default Kamailio's tlsf memory
@@ -51,8 +52,8 @@ SQL
 
 if [ -n "${DETAIL:-}" ]; then q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null 2>&1; fi
 
-# start_proxy NAME: Kamailio with one of the three configurations, in $STACK_DIR/kam-NAME, on a
-# port of its own (written in its folder). All three run for the whole measurement, idle but for the
+# start_proxy NAME: Kamailio with one of the configurations, in $STACK_DIR/kam-NAME, on a
+# port of its own (written in its folder). All run for the whole measurement, idle but for the
 # one being measured, so that they can take their turns at each rate.
 start_proxy() {
 	local dir=$STACK_DIR/kam-$1 port
@@ -182,7 +183,7 @@ try() {
 
 echo "Measuring: rates $RATES, ${STEP_SECONDS}s each, up to $TRIES tries..."
 # PROXIES picks some of them, for a quick look; the report's ratio needs stock and ccroute.
-alive=${PROXIES:-nodb stock ccroute}
+alive=${PROXIES:-nodb stock ccroute ccroute_unbatched}
 for p in $alive; do
 	echo 0 >"$STACK_DIR/$p.best"
 	start_proxy "$p" || exit 1
@@ -207,7 +208,7 @@ for rate in $RATES; do
 	[ -n "${alive// /}" ] || break
 done
 for p in $alive; do stop_proxy "$p"; done
-rows=$(for p in ${PROXIES:-nodb stock ccroute}; do
+rows=$(for p in ${PROXIES:-nodb stock ccroute ccroute_unbatched}; do
 	read -r per_commit per_wal pg_cpu kam_cpu < <(cat "$STACK_DIR/$p.figures" 2>/dev/null || echo "- - - -")
 	printf '| %s | %s | %s | %s | %s | %s |\n' "$p" "$(cat "$STACK_DIR/$p.best")" "$per_commit" "$per_wal" "$pg_cpu" "$kam_cpu"
 done)
@@ -235,7 +236,7 @@ caller.
 $rows
 
 Rates tried: $RATES (${STEP_SECONDS} s each, after a warm-up step), rate by rate, the proxies
-taking turns at each (all three run throughout, idle but for the one measured; who goes first
+taking turns at each (all of them run throughout, idle but for the one measured; who goes first
 moves on by one at each rate), so that the shared machine's changing speed falls on all alike. A rate counts for a proxy if one of its
 $TRIES steps there had every call completed without a single retransmission; a proxy leaves at
 the first rate where none had. ccroute / stock: **$ratio**.
@@ -247,10 +248,14 @@ highest rate measures the machine, not the database work: the CPU per call then 
 - nodb: the proxy alone, no database (tests/bench/kamailio_baseline.cfg).
 - stock: the same proxy with sqlops calling stock.route() on INVITE and stock.release() on BYE
   (tests/bench/stock.sql): two commits per call.
-- ccroute: the shipped kamailio_mod/kamailio.cfg: route_call on INVITE (one commit), with the
-  tenant's limits, hours, strategy, explanation, agent state and history;
-  the call's answer and end are queued by the proxy and sent with other calls' in one
-  call_events statement every event_interval_ms (10 ms): one commit per batch.
+- ccroute: the shipped kamailio_mod/kamailio.cfg${CCROUTE_ROUTERS:+ with ROUTERS=$CCROUTE_ROUTERS}: the module's router
+  processes decide the INVITEs that arrived while their previous batch was being decided in one
+  route_calls statement (one commit per batch; each call as route_call decides it, with the
+  tenant's limits, hours, strategy, explanation, agent state and history); the call's answer and
+  end are queued by the proxy and sent with other calls' in one call_events statement every
+  event_interval_ms (10 ms): one commit per batch. The steps give the mean batch.
+- ccroute_unbatched: the same configuration with ROUTERS=0: each SIP worker asks route_call on
+  its own connection, one commit per call (the module before extension 0.8).
 
 Every step, in the order run:
 

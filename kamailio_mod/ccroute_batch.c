@@ -205,9 +205,29 @@ static int by_order(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* A batch must commit before its earliest call's deadline: a call with less than this left
+ * would cut the time of the whole batch short (and a query sent with almost no time left fails,
+ * counting against the database). Such a call gets no answer from the database, at once: its
+ * worker uses the fallback, as it would a moment later anyway. */
+static long long min_left_ms(void)
+{
+	return ccr_db_timeout_ms() / 4 + 1;
+}
+
+/* Whether the worker that queued taken[i] still waits for it. */
+static int still_waiting(const ccr_taken_t *t)
+{
+	int rc;
+
+	lock_get(&batcher->lock);
+	rc = batcher->slots[t->slot].state == SLOT_TAKEN && batcher->slots[t->slot].seq == t->seq;
+	lock_release(&batcher->lock);
+	return rc;
+}
+
 /* Takes the queued calls, oldest first, up to a batch: their requests are copied out, since a
- * worker that stops waiting may queue its next call in the same slot meanwhile. Calls whose
- * worker's deadline has passed are answered at once, unasked. */
+ * worker that stops waiting may queue its next call in the same slot meanwhile. Calls with
+ * too little time left are answered at once, unasked (see min_left_ms). */
 static int take(ccr_taken_t *taken, ccr_request_t *reqs)
 {
 	static ccr_taken_t queued[1024];
@@ -220,7 +240,7 @@ static int take(ccr_taken_t *taken, ccr_request_t *reqs)
 
 		if(s->state != SLOT_QUEUED)
 			continue;
-		if(s->req.deadline <= now) {
+		if(s->req.deadline - now < min_left_ms()) {
 			s->rc = -1;
 			s->state = SLOT_DONE;
 			sem_post(&s->woken);
@@ -273,8 +293,19 @@ static int append_element(char *buf, size_t size, size_t *len, const char *v)
 
 #define ARRAY_SIZE (CCR_BATCH_MAX * (2 * CCR_FIELD_MAX + 4) + 4)
 
+static void decide_alone(const ccr_request_t *req, int *rc, ccr_decision_t *out)
+{
+	const char *facts[CCR_MAX_FACTS];
+	int j;
+
+	for(j = 0; j < ccr_fact_count(); j++)
+		facts[j] = req->has_fact[j] ? req->facts[j] : NULL;
+	*rc = ccr_db_route_by(req->call_id, req->caller, req->dialed, facts, req->deadline, out);
+}
+
 /* Decides reqs[0..n) in one statement; each rc as ccr_db_route() returns it. */
-static void decide(const ccr_request_t *reqs, int n, int *rc, ccr_decision_t *out)
+static void decide(const ccr_taken_t *taken, const ccr_request_t *reqs, int n, int *rc,
+		ccr_decision_t *out)
 {
 	static char arrays[3 + CCR_MAX_FACTS][ARRAY_SIZE];
 	const char *params[4 + CCR_MAX_FACTS];
@@ -286,15 +317,6 @@ static void decide(const ccr_request_t *reqs, int n, int *rc, ccr_decision_t *ou
 
 	for(i = 0; i < n; i++)
 		rc[i] = -1;
-	if(n == 1) {
-		const char *facts[CCR_MAX_FACTS];
-
-		for(j = 0; j < nf; j++)
-			facts[j] = reqs[0].has_fact[j] ? reqs[0].facts[j] : NULL;
-		rc[0] = ccr_db_route_by(reqs[0].call_id, reqs[0].caller, reqs[0].dialed, facts,
-				reqs[0].deadline, &out[0]);
-		return;
-	}
 	for(i = 1; i < n; i++)
 		if(reqs[i].deadline < deadline)
 			deadline = reqs[i].deadline;
@@ -304,6 +326,11 @@ static void decide(const ccr_request_t *reqs, int n, int *rc, ccr_decision_t *ou
 	}
 	if(ccr_db_ensure(deadline) < 0)
 		return;
+	if(n == 1 || !ccr_db_batches_ok()) {
+		for(i = 0; i < n; i++)
+			decide_alone(&reqs[i], &rc[i], &out[i]);
+		return;
+	}
 
 	for(j = 0; j < ncols; j++) {
 		arrays[j][0] = '{';
@@ -341,9 +368,12 @@ static void decide(const ccr_request_t *reqs, int n, int *rc, ccr_decision_t *ou
 		return;
 	}
 	if(refused) {
-		/* One call's error undid the batch: each alone, so that it costs that call only. */
+		/* One call's error undid the batch: each alone, so that it costs that call only; not
+		 * those whose worker stopped waiting or whose time is nearly up (the refusal may be
+		 * the batch's commit deadline). */
 		for(i = 0; i < n; i++)
-			decide(reqs + i, 1, rc + i, out + i);
+			if(reqs[i].deadline - ccr_now_ms() >= min_left_ms() && still_waiting(&taken[i]))
+				decide_alone(&reqs[i], &rc[i], &out[i]);
 		return;
 	}
 	/* No answer in time: had the batch committed all the same, its agents are freed once the
@@ -363,11 +393,13 @@ static void router_loop(void)
 	for(;;) {
 		if(sem_wait(&batcher->work) < 0)
 			continue; /* EINTR */
+		/* Settings changed by cfg.set reach this process as they reach the workers. */
+		cfg_update();
 		n = take(taken, reqs);
 		if(n == 0)
 			continue; /* a call another router took, with its batch */
 		memset(out, 0, n * sizeof(out[0]));
-		decide(reqs, n, rc, out);
+		decide(taken, reqs, n, rc, out);
 		counter_inc(ccr_cnt.batches);
 		counter_add(ccr_cnt.batched_calls, n);
 		lock_get(&batcher->lock);

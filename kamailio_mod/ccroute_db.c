@@ -45,6 +45,7 @@ static char *server_host[MAX_SERVERS], *server_addr[MAX_SERVERS], *server_port[M
 
 static PGconn *conn;
 static int use_batches;
+static int batches_ok = 1; /* this connection prepared route_calls */
 static long long next_retry_ms;
 static int backoff_ms = BACKOFF_MIN_MS;
 static unsigned int breaker_generation;
@@ -82,6 +83,11 @@ void ccr_db_configure(const char *conninfo, int timeout_ms)
 void ccr_db_use_batches(void)
 {
 	use_batches = 1;
+}
+
+int ccr_db_batches_ok(void)
+{
+	return use_batches && batches_ok;
 }
 
 int ccr_db_timeout_ms(void)
@@ -345,20 +351,25 @@ static PGresult *result_by(PGconn *c, long long deadline)
 static int prepare_one(const char *name, const char *sql, int nparams, long long deadline)
 {
 	PGresult *res;
-	int ok;
+	const char *state;
+	int rc;
 
 	if(!PQsendPrepare(conn, name, sql, nparams, NULL))
 		return -1;
 	res = result_by(conn, deadline);
-	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+	rc = res && PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+	/* 42883: no such function (the extension is older than the statement). */
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if(rc < 0 && state && strcmp(state, "42883") == 0)
+		rc = -2;
 	PQclear(res);
-	return ok ? 0 : -1;
+	return rc;
 }
 
 static int prepare_by(long long deadline)
 {
 	char sql[2048], *p = sql;
-	int i;
+	int i, rc;
 
 	/* $4: the proxy's own deadline, so the router reserves nobody for a call that has
 	 * already gone to the fallback when its answer comes too late. $5...: the facts' values,
@@ -400,8 +411,18 @@ static int prepare_by(long long deadline)
 			   " tenant_id, call_seq, agent_id, n) ORDER BY r.n");
 	/* Only a router process asks for batches (route_calls is new in extension 0.8: the
 	 * workers of a proxy with routers = 0 keep working with an older one). */
-	if((use_batches && prepare_one(CCR_STMT_ROUTE_BATCH, sql, 4 + ccr_fact_count(), deadline) < 0)
-			|| prepare_one(CCR_STMT_EVENT, "SELECT ccroute.call_event($1::bigint, $2::bigint, $3)", 3,
+	if(use_batches) {
+		rc = prepare_one(CCR_STMT_ROUTE_BATCH, sql, 4 + ccr_fact_count(), deadline);
+		if(rc == -1)
+			return -1;
+		/* An extension older than 0.8 has no route_calls: this router asks for each call
+		 * alone until it is updated (and the router reconnects). */
+		if(rc == -2 && batches_ok)
+			LM_WARN("ccroute.route_calls is missing (extension older than 0.8; ALTER EXTENSION"
+					" ccroute UPDATE): the router asks for each call alone\n");
+		batches_ok = rc == 0;
+	}
+	if(prepare_one(CCR_STMT_EVENT, "SELECT ccroute.call_event($1::bigint, $2::bigint, $3)", 3,
 					   deadline)
 					   < 0
 			|| prepare_one(CCR_STMT_EVENTS,
@@ -596,7 +617,9 @@ int ccr_db_route_by(const char *call_id, const char *caller, const char *dialed,
 		counter_inc(ccr_cnt.breaker_skipped);
 		return -1;
 	}
-	if(ccr_db_ensure(deadline) < 0)
+	/* A call whose time is up (it waited for a router) is not asked: no answer could come in
+	 * time, and a query sent with no time left would count against the database. */
+	if(deadline <= now_ms() || ccr_db_ensure(deadline) < 0)
 		return -1;
 	ccr_db_deadline_text(deadline_at, sizeof(deadline_at), deadline);
 	res = ccr_db_run(STMT_ROUTE, "route_call", 4 + ccr_fact_count(), params, 6, deadline, &refused);

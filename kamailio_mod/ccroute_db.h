@@ -32,6 +32,9 @@ void ccr_db_configure(const char *conninfo, int timeout_ms);
 /* This process decides batches (a router): its connection prepares route_calls too. */
 void ccr_db_use_batches(void);
 
+/* Whether this process's connection can decide batches (route_calls was prepared). */
+int ccr_db_batches_ok(void);
+
 /* Opens this worker's connection if it can within the deadline; a failure is not fatal. */
 void ccr_db_child_init(void);
 

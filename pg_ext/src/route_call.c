@@ -1421,10 +1421,10 @@ ccroute_route_calls(PG_FUNCTION_ARGS)
 	facts = batch_elements(fcinfo, 3, JSONBOID, &n, &fact_nulls);
 	empty = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "ccroute: SPI_connect failed");
-	prepare_plans();
-	cc_cache_begin(true);
+	/* Each call has an SPI connection of its own, opened in a context reset after the call: SPI
+	 * makes its procedure context current after every statement, so what a call allocates is
+	 * freed by its SPI_finish, and a batch of a thousand costs the memory of one. The cache is
+	 * checked at every call, as route_call checks it: a change committed meanwhile is seen. */
 	one_call = AllocSetContextCreate(CurrentMemoryContext, "ccroute route_calls call",
 									 ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < n; i++)
@@ -1433,8 +1433,13 @@ ccroute_route_calls(PG_FUNCTION_ARGS)
 		Decision	d;
 		Datum		values[7];
 		bool		nulls[7];
+		MemoryContext spi_ctx;
 
 		old = MemoryContextSwitchTo(one_call);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "ccroute: SPI_connect failed");
+		prepare_plans();
+		cc_cache_begin(true);
 		if (call_id_nulls[i] || caller_nulls[i] || dialed_nulls[i])
 			d = reject(400, "Missing Call Data", NULL);
 		else
@@ -1447,7 +1452,10 @@ ccroute_route_calls(PG_FUNCTION_ARGS)
 			call.deadline = deadline;
 			d = route_one(&call);
 		}
+		spi_ctx = MemoryContextSwitchTo(one_call);
 		decision_values(&call, &d, values, nulls);
+		MemoryContextSwitchTo(spi_ctx);
+		SPI_finish();
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(one_call);
@@ -1455,7 +1463,6 @@ ccroute_route_calls(PG_FUNCTION_ARGS)
 		CommandCounterIncrement();
 		ccroute_set_tenant_context(0);
 	}
-	SPI_finish();
 	return (Datum) 0;
 }
 

@@ -13,15 +13,10 @@ stack_load_fixture 300 "$phones" || { tap_not_ok "fixture"; exit 1; }
 stack_kamailio_start -A "ROUTERS=1" -A "DB_TIMEOUT_MS=1500" -A "CHILDREN=8" ||
 	{ tap_not_ok "kamailio starts"; exit 1; }
 
-pg_pids() {
-	local pm
-	pm=$(head -n 1 "$STACK_DIR/pg/data/postmaster.pid")
-	echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
-}
 # freeze SECONDS: PostgreSQL stops answering for a moment (every process), so that calls queue.
 freeze() {
 	local p
-	p=$(pg_pids)
+	p=$(stack_pg_pids)
 	kill -STOP $p
 	sleep "$1"
 	kill -CONT $p
@@ -64,7 +59,7 @@ check_eq "no agent is left reserved or on a call" 0 \
 # --- Call-IDs holding what an array literal quotes: " \ { } , and the word NULL. (A Call-ID
 # may hold all of them but the comma, RFC 3261 25.1; the comma, in the caller's number.)
 printf 'SEQUENTIAL\n+81355500000;+8190555,0000;\n' >"$STACK_DIR/odd.csv"
-p=$(pg_pids)
+p=$(stack_pg_pids)
 kill -STOP $p
 caller "$STACK_ROOT/tests/sipp/caller_uac.xml" "$STACK_DIR/odd.csv" 20 200 odd '%u-%p@%s"\{NULL}x' &
 odd=$!
@@ -87,7 +82,7 @@ printf 'SEQUENTIAL\n+81355500000;+819055500001;\n' >"$STACK_DIR/refused.csv"
 printf 'SEQUENTIAL\n+81355500000;+819055500002;\n' >"$STACK_DIR/five.csv"
 printf 'SEQUENTIAL\n+81355500000;+819055500003;\n' >"$STACK_DIR/first.csv"
 refused_before=$(grep -c 'route_calls failed' "$STACK_DIR/kamailio/kamailio.log")
-p=$(pg_pids)
+p=$(stack_pg_pids)
 kill -STOP $p
 caller "$STACK_ROOT/tests/sipp/caller_uac.xml" "$STACK_DIR/first.csv" 1 10 first &
 first=$!
@@ -121,7 +116,7 @@ DROP FUNCTION ccroute.route_calls(text[], text[], text[], jsonb[], timestamptz);
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'kamailio';
 SQL
 printf 'SEQUENTIAL\n+81355500000;+819055500004;\n' >"$STACK_DIR/old.csv"
-p=$(pg_pids)
+p=$(stack_pg_pids)
 kill -STOP $p
 caller "$STACK_ROOT/tests/sipp/caller_uac.xml" "$STACK_DIR/old.csv" 1 10 old_first &
 first=$!

@@ -24,11 +24,6 @@ stack_load_fixture "$AGENTS" "$phones" || { tap_not_ok "fixture"; exit 1; }
 stack_kamailio_start -A "FALLBACK_URI=\"sip:pbx@127.0.0.1:$pbx\"" -A "DB_TIMEOUT_MS=$DEADLINE_MS" -A "CHILDREN=$CHILDREN" ||
 	{ tap_not_ok "kamailio starts"; exit 1; }
 
-pg_pids() {
-	local pm
-	pm=$(head -n 1 "$STACK_DIR/pg/data/postmaster.pid")
-	echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
-}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 (cd "$STACK_DIR" && sipp -sf "$STACK_ROOT/tests/sipp/caller_uac.xml" -inf "$STACK_DIR/load.csv" \
@@ -40,7 +35,7 @@ load=$!
 t0=$(now_ms)
 
 sleep 5
-frozen=$(pg_pids)
+frozen=$(stack_pg_pids)
 kill -STOP $frozen
 frozen_at=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
 echo "# froze PostgreSQL at $(($(now_ms) - t0)) ms"

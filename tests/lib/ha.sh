@@ -115,11 +115,7 @@ ha_pg_stop() {
 }
 
 # ha_pg_pids NODE: the postmaster and its children.
-ha_pg_pids() {
-	local pm
-	pm=$(head -n 1 "$(ha_data "$1")/postmaster.pid" 2>/dev/null) || return 0
-	echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
-}
+ha_pg_pids() { stack_pg_pids "$(ha_data "$1")"; }
 # ha_pg_freeze NODE / ha_pg_thaw NODE: every process of the server stopped (kill -STOP) or
 # resumed: to its clients, a machine that stopped answering, or a network that drops everything.
 ha_pg_freeze() { kill -STOP $(ha_pg_pids "$1") 2>/dev/null; }

@@ -91,6 +91,14 @@ stack_pg_start() {
 }
 
 # stack_pg_stop: stops the cluster at once, as a crash would (its data stays for a restart).
+# stack_pg_pids [DATA]: the postmaster of the cluster in DATA (the stack's own by default) and
+# its children, for kill -STOP / -CONT.
+stack_pg_pids() {
+	local pm
+	pm=$(head -n 1 "${1:-$STACK_DIR/pg/data}/postmaster.pid" 2>/dev/null) || return 0
+	echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+}
+
 stack_pg_stop() {
 	[ -n "${STACK_PG_STARTED:-}" ] || return 0
 	stack_pg_stop_in "$STACK_DIR/pg/data"

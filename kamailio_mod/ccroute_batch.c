@@ -75,11 +75,6 @@ int ccr_batch_configure(int n)
 	return 0;
 }
 
-int ccr_batch_routers(void)
-{
-	return routers;
-}
-
 int ccr_batch_init(void)
 {
 	int i, n = get_max_procs();

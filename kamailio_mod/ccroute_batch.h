@@ -25,7 +25,6 @@
 
 /* In mod_init: how many router processes (0: no batches; each worker asks on its own). */
 int ccr_batch_configure(int routers);
-int ccr_batch_routers(void);
 
 /* In child_init(PROC_INIT), once the number of processes is known: the shared slots. */
 int ccr_batch_init(void);
@@ -34,7 +33,8 @@ void ccr_batch_destroy(void);
 /* In child_init(PROC_MAIN): forks the router processes. */
 int ccr_batch_start(void);
 
-/* Asks for the call's decision through a router, within this worker's deadline; the same
+/* Asks for the call's decision through a router, within this worker's deadline (without
+ * routers, or in a process without a slot, on this process's own connection); the same
  * contract as ccr_db_route(). */
 int ccr_batch_route(const char *call_id, const char *caller, const char *dialed,
 		const char *const *facts, ccr_decision_t *out);

@@ -154,10 +154,8 @@ int ccr_route(struct sip_msg *msg, str *fallback_uri)
 		strcpy(caller, "anonymous");
 	read_facts(msg, fact_values, fact_params);
 
-	/* One round trip: this worker's own, or a router's for a batch of calls. */
-	if((ccr_batch_routers() > 0 ? ccr_batch_route(call_id, caller, dialed, fact_params, &ccr_last)
-								: ccr_db_route(call_id, caller, dialed, fact_params, &ccr_last))
-			< 0) {
+	/* One round trip: a router's, for a batch of calls, or (routers = 0) this worker's own. */
+	if(ccr_batch_route(call_id, caller, dialed, fact_params, &ccr_last) < 0) {
 		if(fallback_uri->len > 0 && send_to(msg, fallback_uri->s) == 0) {
 			decide_locally("fallback", 0, "");
 			snprintf(ccr_last.target, sizeof(ccr_last.target), "%.*s", fallback_uri->len,

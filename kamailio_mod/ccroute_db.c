@@ -482,8 +482,16 @@ static int ensure(long long deadline, int past_breaker)
 		next_retry_ms = 0;
 		backoff_ms = BACKOFF_MIN_MS;
 	}
-	if(!past_breaker && (now_ms() < next_retry_ms || !ccr_breaker_allows()))
+	if(!past_breaker && !ccr_breaker_allows())
 		return -1;
+	if(!past_breaker && now_ms() < next_retry_ms) {
+		/* Waiting out the backoff, this process cannot ask for the call either: a failure
+		 * like the one that started the wait. Otherwise a lone router would open the breaker
+		 * only after `failures` reconnections, seconds of backoff, its calls each waiting for
+		 * the database meanwhile. */
+		ccr_breaker_failure();
+		return -1;
+	}
 	conn = connect_by(deadline);
 	if(conn)
 		ccr_breaker_connected(1);

@@ -28,7 +28,7 @@ static int breaker_failures = 5;
 static int probe_interval_ms = 200;
 static int queue_size = 16384;
 static int event_interval_ms = 10;
-static int routers = 2;
+static int routers = 1;
 
 static int mod_init(void);
 static int child_init(int rank);

@@ -124,8 +124,11 @@ step() {
 	drops0=$(udp_drops)
 	read -r b0 bc0 < <(batch_counts)
 	lsn0=$(q "SELECT pg_current_wal_lsn()")
-	[ -n "${DETAIL:-}" ] && [ "$rate" = "$COMMON_RATE" ] &&
+	if [ -n "${DETAIL:-}" ] && [ "$rate" = "$COMMON_RATE" ]; then
 		q "SELECT pg_stat_statements_reset()" >/dev/null 2>&1
+		q "DROP TABLE IF EXISTS public.step_tables; CREATE TABLE public.step_tables AS
+			SELECT relid, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del FROM pg_stat_user_tables" >/dev/null
+	fi
 	c0=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'ccroute'")
 	rm -f "$STACK_DIR"/step_stats.csv
 	(cd "$STACK_DIR" && sipp -sf "$STACK_ROOT/tests/sipp/caller_uac.xml" -inf "$STACK_DIR/numbers.csv" \
@@ -150,6 +153,16 @@ step() {
 			round((total_exec_time / calls)::numeric, 3) AS ms_each, left(regexp_replace(query, '\s+', ' ', 'g'), 90)
 			FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" \
 			>"$DETAIL-$PROXY_NAME-statements.txt" 2>&1
+		# Rows written per call, table by table, and how many updates were HOT (no new index
+		# entries).
+		psql -X -c "SELECT t.schemaname || '.' || t.relname AS table,
+			round((t.n_tup_ins - s.n_tup_ins) / $calls.0, 2) AS inserts,
+			round((t.n_tup_upd - s.n_tup_upd) / $calls.0, 2) AS updates,
+			round((t.n_tup_hot_upd - s.n_tup_hot_upd) / $calls.0, 2) AS hot_updates,
+			round((t.n_tup_del - s.n_tup_del) / $calls.0, 2) AS deletes
+			FROM pg_stat_user_tables t JOIN public.step_tables s USING (relid)
+			WHERE t.n_tup_ins + t.n_tup_upd + t.n_tup_del > s.n_tup_ins + s.n_tup_upd + s.n_tup_del
+			ORDER BY 1" >"$DETAIL-$PROXY_NAME-tables.txt" 2>&1
 	fi
 	read -r b1 bc1 < <(batch_counts)
 	echo "$calls $failed $retrans $(q "SELECT xact_commit - $c0 FROM pg_stat_database WHERE datname = 'ccroute'") $(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')") $(($(pg_ticks) - pg0)) $(($(kam_ticks) - kam0)) $(($(udp_drops) - drops0)) $((b1 - b0)) $((bc1 - bc0))"

@@ -8,8 +8,11 @@
  * every call waiting, asks route_calls() for all of them in one statement (one transaction, one
  * commit), and wakes each worker with its decision. Nobody waits for a batch to fill: a batch
  * is what arrived while the previous one was being decided (one call when the proxy is quiet,
- * dozens at its limit), like PostgreSQL's own group commit. Several routers overlap one
- * batch's commit with the next batch's work.
+ * dozens at its limit), like PostgreSQL's own group commit. Under load (the previous batch
+ * had two calls or more) a router lets the calls gather for `batch_wait_us` before taking
+ * them, as PostgreSQL's commit_delay does: a millisecond more per call, and fewer, fuller
+ * statements and commits. Several routers overlap one batch's commit with the next batch's
+ * work.
  *
  * The worker keeps its deadline: it stops waiting when the deadline passes, as it would stop
  * waiting for its own query, and the call goes to the fallback (with a withdrawal queued, in
@@ -23,8 +26,10 @@
 
 #define CCR_BATCH_MAX 64
 
-/* In mod_init: how many router processes (0: no batches; each worker asks on its own). */
-int ccr_batch_configure(int routers);
+/* In mod_init: how many router processes (0: no batches; each worker asks on its own), and
+ * how long a router lets calls gather once they arrive together (microseconds, 0: never; at
+ * most a quarter of the deadline). */
+int ccr_batch_configure(int routers, int wait_us, int timeout_ms);
 
 /* In child_init(PROC_INIT), once the number of processes is known: the shared slots. */
 int ccr_batch_init(void);

@@ -29,6 +29,7 @@ static int probe_interval_ms = 200;
 static int queue_size = 16384;
 static int event_interval_ms = 10;
 static int routers = 1;
+static int batch_wait_us = 1000;
 
 static int mod_init(void);
 static int child_init(int rank);
@@ -58,6 +59,7 @@ static param_export_t params[] = {
 	{"queue_size", PARAM_INT, &queue_size},
 	{"event_interval_ms", PARAM_INT, &event_interval_ms},
 	{"routers", PARAM_INT, &routers},
+	{"batch_wait_us", PARAM_INT, &batch_wait_us},
 	{"fact_header", PARAM_STRING | PARAM_USE_FUNC, (void *)add_fact_header},
 	{0, 0, 0}
 };
@@ -100,7 +102,7 @@ static int mod_init(void)
 		return -1;
 	}
 	ccr_db_configure(db_url, timeout_ms);
-	if(ccr_batch_configure(routers) < 0)
+	if(ccr_batch_configure(routers, batch_wait_us, timeout_ms) < 0)
 		return -1;
 	if(ccr_breaker_init(breaker_failures) < 0 || ccr_queue_init(queue_size) < 0 || ccr_rpc_init() < 0)
 		return -1;

@@ -108,6 +108,39 @@ check_eq "nothing is recorded of the refused call" 0 \
 check_eq "a refusal is not a database failure: the breaker stayed closed, no failure counted" "closed 0" \
 	"$(stack_kamcmd ccroute.status | sed -n 's/^[[:space:]]*breaker: //p') $(stat db_failures)"
 
+# --- Under load a router lets calls gather (batch_wait_us, kamailio.cfg BATCH_WAIT_US) before
+# it takes them. At 200 calls a second they come 5 ms apart and a batch is decided in less:
+# without the wait each would go alone. A short freeze makes one batch of many, the sign of
+# load; with 20 ms to gather, the later batches carry several calls each.
+stack_kamailio_stop
+# Out of range (more than a quarter of the 1,500 ms deadline): refused at start, with the limit.
+if stack_kamailio_start -A "ROUTERS=1" -A "DB_TIMEOUT_MS=1500" -A "BATCH_WAIT_US=400000" 2>/dev/null; then
+	tap_not_ok "kamailio refuses batch_wait_us above a quarter of the deadline"
+	stack_kamailio_stop
+else
+	check_le "kamailio refuses batch_wait_us above a quarter of the deadline, saying why" \
+		"$(grep -c 'batch_wait_us must be between 0 and a quarter of timeout_ms (375000 us), not 400000' \
+			"$STACK_DIR/kamailio/kamailio.log")" 1
+fi
+stack_kamailio_start -A "ROUTERS=1" -A "DB_TIMEOUT_MS=1500" -A "CHILDREN=8" -A "BATCH_WAIT_US=20000" ||
+	{ tap_not_ok "kamailio starts with batch_wait_us"; exit 1; }
+printf 'SEQUENTIAL\n+81355500000;+819055500005;\n' >"$STACK_DIR/gather.csv"
+caller "$STACK_ROOT/tests/sipp/caller_uac.xml" "$STACK_DIR/gather.csv" 400 200 gather &
+gather=$!
+sleep 0.3
+freeze 0.1
+wait "$gather"
+check_eq "400 calls with a 20 ms gathering complete, none failed" "400 0" "$(completed gather) $(failed gather)"
+batches=$(stat batches)
+batched=$(stat batched_calls)
+echo "# with batch_wait_us = 20000 the router decided $batched calls in $batches statements"
+check_eq "every call was decided by the router" 400 "$batched"
+check_le "calls 5 ms apart were gathered: at least 2 calls a statement" $((batched / 2)) "$batches"
+check_eq "each call is recorded once, given to an agent" "400 400 400" \
+	"$(psql -XAtc "SELECT count(*) || ' ' || count(DISTINCT call_id) || ' ' || count(*) FILTER (WHERE action = 'agent')
+		FROM (SELECT caller, call_id, action FROM ccroute.live_call UNION ALL
+		      SELECT caller, call_id, action FROM ccroute.call_history) c WHERE caller = '+819055500005'")"
+
 # --- A database whose extension has no route_calls (older than 0.8, not yet updated): the
 # routers keep their connections and ask for each call alone, with a warning.
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL' || tap_not_ok "route_calls removed"

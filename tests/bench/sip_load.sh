@@ -23,7 +23,14 @@ STEP_SECONDS=${STEP_SECONDS:-10}
 # anything between 1,500 and 2,000, and the ratio with it.
 RATES=${RATES:-"250 500 1000 1500 1625 1750 1875 2000 2125 2250 2375 2500 2625 2750 2875 3000 3250 3500 4000"}
 COMMON_RATE=${COMMON_RATE:-1000}
-CHILDREN=${CHILDREN:-8}
+# SIP workers per proxy, the same for all. A worker that waits for the database (its own query,
+# or a router's batch) holds its process meanwhile: a proxy stops where the calls per second
+# times each INVITE's wait reach its workers (Little's law), which with 8 workers and batches
+# (gathering and commit, 3-4 ms an INVITE) came at about 2,200 calls/s with a third of the CPU
+# idle, before the database or the CPU mattered. With 16 the stock way's limit did not move
+# (1,750 against 1,625 with 8, 2026-12-01 20:07 and 20:30 UTC) and ccroute's went from 2,125 to
+# 2,750: the rates then measure the proxies' work, not their number of processes.
+CHILDREN=${CHILDREN:-16}
 TRIES=${TRIES:-2}
 KAM_OPTS=${KAM_OPTS-"-x tlsf -X tlsf"}
 

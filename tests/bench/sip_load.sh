@@ -28,7 +28,7 @@ COMMON_RATE=${COMMON_RATE:-1000}
 # times each INVITE's wait reach its workers (Little's law), which with 8 workers and batches
 # (gathering and commit, 3-4 ms an INVITE) came at about 2,200 calls/s with a third of the CPU
 # idle, before the database or the CPU mattered. With 16 the stock way's limit did not move
-# (1,750 against 1,625 with 8, 2026-12-01 20:07 and 20:30 UTC) and ccroute's went from 2,125 to
+# (1,750 against 1,625 with 8, 2026-12-01 20:07 and 20:16 UTC) and ccroute's went from 2,125 to
 # 2,750: the rates then measure the proxies' work, not their number of processes.
 CHILDREN=${CHILDREN:-16}
 TRIES=${TRIES:-2}

@@ -392,7 +392,8 @@ static void router_loop(void)
 	static ccr_request_t reqs[CCR_BATCH_MAX];
 	static ccr_decision_t out[CCR_BATCH_MAX];
 	static int rc[CCR_BATCH_MAX];
-	struct timespec gather = {0, (long)wait_us * 1000};
+	/* Up to a quarter of a 10 s deadline: seconds apart (nanosleep refuses 1e9 ns or more). */
+	struct timespec gather = {wait_us / 1000000, (long)(wait_us % 1000000) * 1000};
 	int i, n, last = 0;
 
 	for(;;) {

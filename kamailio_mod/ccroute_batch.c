@@ -405,7 +405,8 @@ static void router_loop(void)
 		 * costs each call that much latency and saves a statement and a commit per call that
 		 * joins, which the database and this process pay in CPU (a millisecond took the batches
 		 * from 4.0 to 5.6 calls at 2,000 calls a second, and the CPU per call, database and
-		 * proxy, from 0.52 to 0.44 ms: make bench). A quiet proxy's lone calls never wait.
+		 * proxy, from 0.52 to 0.44 ms: tests/bench/sip_load.sh, CCROUTE_BATCH_WAIT_US). A
+		 * quiet proxy's lone calls never wait.
 		 * (A signal cuts the wait short: the calls go as they are.) */
 		if(wait_us > 0 && last >= 2)
 			nanosleep(&gather, NULL);

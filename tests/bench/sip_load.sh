@@ -75,9 +75,11 @@ start_proxy() {
 		-A "DB_URL=\"host=127.0.0.1 port=$PGPORT dbname=ccroute user=kamailio\"")
 		# The module's router processes decide calls in batches; unbatched, each worker asks
 		# on its own connection (routers = 0), as before extension 0.8.
-		# (CCROUTE_ROUTERS: how many router processes the batched one has; the module's default: 2.)
+		# (CCROUTE_ROUTERS: how many router processes the batched one has, the module's default
+		# 1; CCROUTE_BATCH_WAIT_US: its routers' gathering, the default 1000.)
 		if [ "$1" = ccroute_unbatched ]; then extra+=(-A "ROUTERS=0")
-		elif [ -n "${CCROUTE_ROUTERS:-}" ]; then extra+=(-A "ROUTERS=$CCROUTE_ROUTERS"); fi ;;
+		elif [ -n "${CCROUTE_ROUTERS:-}" ]; then extra+=(-A "ROUTERS=$CCROUTE_ROUTERS"); fi
+		[ -z "${CCROUTE_BATCH_WAIT_US:-}" ] || extra+=(-A "BATCH_WAIT_US=$CCROUTE_BATCH_WAIT_US") ;;
 	*) echo "no proxy called $1 (nodb, stock, ccroute, ccroute_unbatched)" >&2; return 1 ;;
 	esac
 	port=$(stack_free_port)
@@ -270,7 +272,7 @@ highest rate measures the machine, not the database work: the CPU per call then 
 - nodb: the proxy alone, no database (tests/bench/kamailio_baseline.cfg).
 - stock: the same proxy with sqlops calling stock.route() on INVITE and stock.release() on BYE
   (tests/bench/stock.sql): two commits per call.
-- ccroute: the shipped kamailio_mod/kamailio.cfg${CCROUTE_ROUTERS:+ with ROUTERS=$CCROUTE_ROUTERS}: the module's router
+- ccroute: the shipped kamailio_mod/kamailio.cfg${CCROUTE_ROUTERS:+ with ROUTERS=$CCROUTE_ROUTERS}${CCROUTE_BATCH_WAIT_US:+ and BATCH_WAIT_US=$CCROUTE_BATCH_WAIT_US}: the module's router
   processes decide the INVITEs that arrived while their previous batch was being decided in one
   route_calls statement (one commit per batch; each call as route_call decides it, with the
   tenant's limits, hours, strategy, explanation, agent state and history); the call's answer and

@@ -486,9 +486,8 @@ static int ensure(long long deadline, int past_breaker)
 		return -1;
 	if(!past_breaker && now_ms() < next_retry_ms) {
 		/* Waiting out the backoff, this process cannot ask for the call either: a failure
-		 * like the one that started the wait. Otherwise a lone router would open the breaker
-		 * only after `failures` reconnections, seconds of backoff, its calls each waiting for
-		 * the database meanwhile. */
+		 * like the one that started the wait. Otherwise a lone router (or worker) would open
+		 * the breaker only after `failures` reconnections, seconds of growing backoff. */
 		ccr_breaker_failure();
 		return -1;
 	}

@@ -22,10 +22,13 @@ freeze() {
 	kill -CONT $p
 }
 stat() { stack_kamcmd ccroute.stats | sed -n "s/^[[:space:]]*$1: //p"; }
+# calls_in_db CALL_ID_PATTERN [CALLER]: "calls distinct_call_ids given_to_agents" recorded
+# (in progress or ended) whose Call-ID matches the LIKE pattern, from that caller if one is given.
 calls_in_db() {
 	psql -XAtc "SELECT count(*) || ' ' || count(DISTINCT call_id) || ' ' || count(*) FILTER (WHERE action = 'agent')
-		FROM (SELECT call_id, action FROM ccroute.live_call UNION ALL
-		      SELECT call_id, action FROM ccroute.call_history) c WHERE call_id LIKE '$1'"
+		FROM (SELECT caller, call_id, action FROM ccroute.live_call UNION ALL
+		      SELECT caller, call_id, action FROM ccroute.call_history) c
+		WHERE call_id LIKE '$1' AND ('${2:-}' = '' OR caller = '${2:-}')"
 }
 # caller SCENARIO CSV COUNT RATE NAME [CALL_ID_FORMAT]: COUNT calls at RATE a second (sipp's
 # -cid_str: how it makes the calls' Call-IDs).
@@ -100,9 +103,7 @@ check_eq "the refused call is answered 503" "1 0" "$(completed refused) $(failed
 check_le "the database refused a batch, and the router asked for each call alone" \
 	"$(grep -c 'route_calls failed' "$STACK_DIR/kamailio/kamailio.log")" $((refused_before + 1))
 check_eq "the five are recorded, given to agents" "5 5 5" \
-	"$(psql -XAtc "SELECT count(*) || ' ' || count(DISTINCT call_id) || ' ' || count(*) FILTER (WHERE action = 'agent')
-		FROM (SELECT caller, call_id, action FROM ccroute.live_call UNION ALL
-		      SELECT caller, call_id, action FROM ccroute.call_history) c WHERE caller = '+819055500002'")"
+	"$(calls_in_db % +819055500002)"
 check_eq "nothing is recorded of the refused call" 0 \
 	"$(psql -XAtc "SELECT count(*) FROM ccroute.call_log WHERE caller = '+819055500001'")"
 check_eq "a refusal is not a database failure: the breaker stayed closed, no failure counted" "closed 0" \
@@ -137,9 +138,7 @@ echo "# with batch_wait_us = 20000 the router decided $batched calls in $batches
 check_eq "every call was decided by the router" 400 "$batched"
 check_le "calls 5 ms apart were gathered: at least 2 calls a statement" $((batched / 2)) "$batches"
 check_eq "each call is recorded once, given to an agent" "400 400 400" \
-	"$(psql -XAtc "SELECT count(*) || ' ' || count(DISTINCT call_id) || ' ' || count(*) FILTER (WHERE action = 'agent')
-		FROM (SELECT caller, call_id, action FROM ccroute.live_call UNION ALL
-		      SELECT caller, call_id, action FROM ccroute.call_history) c WHERE caller = '+819055500005'")"
+	"$(calls_in_db % +819055500005)"
 
 # --- A database whose extension has no route_calls (older than 0.8, not yet updated): the
 # routers keep their connections and ask for each call alone, with a warning.
@@ -162,9 +161,7 @@ wait "$first" "$five"
 check_eq "without route_calls, calls queued together still complete" "1 0 5 0" \
 	"$(completed old_first) $(failed old_first) $(completed old_five) $(failed old_five)"
 check_eq "they are recorded, given to agents" "6 6 6" \
-	"$(psql -XAtc "SELECT count(*) || ' ' || count(DISTINCT call_id) || ' ' || count(*) FILTER (WHERE action = 'agent')
-		FROM (SELECT caller, call_id, action FROM ccroute.live_call UNION ALL
-		      SELECT caller, call_id, action FROM ccroute.call_history) c WHERE caller = '+819055500004'")"
+	"$(calls_in_db % +819055500004)"
 check_le "the routers said why they ask for each call alone" \
 	"$(grep -c 'route_calls is missing' "$STACK_DIR/kamailio/kamailio.log")" 1
 tap_exit

@@ -255,8 +255,32 @@ stack_rejected_call() {
 		"127.0.0.1:$KAM_PORT" >"$STACK_DIR/rejected_$status.out" 2>&1)
 }
 
+# stack_diagnose: after a failed check, what the parts said, as TAP comments, so that a failure
+# seen only in CI (where the folder is gone afterwards) shows its cause: sipp's unexpected
+# messages, Kamailio's errors and warnings, PostgreSQL's errors. A few lines of each.
+stack_diagnose() {
+	local f
+	[ -n "${STACK_DIR:-}" ] && [ -d "$STACK_DIR" ] && [ -z "${STACK_DIAGNOSED:-}" ] || return 0
+	STACK_DIAGNOSED=1
+	echo "# what the parts said (the test failed):"
+	for f in $(find "$STACK_DIR" -maxdepth 2 -name '*.errors' -size +0 2>/dev/null | sort); do
+		echo "# --- ${f#"$STACK_DIR"/}"
+		grep -a . "$f" | head -n 12 | cut -c 1-240 | sed 's/^/#   /'
+	done
+	for f in $(find "$STACK_DIR" -maxdepth 2 -name 'kamailio*.log' 2>/dev/null | sort); do
+		echo "# --- ${f#"$STACK_DIR"/}: errors and warnings"
+		grep -aE "(ERROR|WARNING|CRITICAL|ALERT):" "$f" | head -n 30 | cut -c 1-240 | sed 's/^/#   /'
+	done
+	for f in $(find "$STACK_DIR" -maxdepth 3 -name 'server.log' 2>/dev/null | sort); do
+		echo "# --- ${f#"$STACK_DIR"/}: errors"
+		grep -aE "(ERROR|FATAL|PANIC):" "$f" | head -n 15 | cut -c 1-240 | sed 's/^/#   /'
+	done
+	return 0
+}
+
 stack_stop() {
 	set +e
+	[ "${TAP_FAILED:-0}" -eq 0 ] || stack_diagnose
 	local pid
 	local pids
 	pids=$(cat "${STACK_DIR:-/nonexistent}/pids" 2>/dev/null)

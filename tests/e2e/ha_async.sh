@@ -28,8 +28,14 @@ SQL
 psql -X -q -o /dev/null -U dba -c "SELECT ccroute.add_did('lag', '+81355501111', 'all')"
 printf 'SEQUENTIAL\n+81355501111;+819055501111;\n' >"$STACK_DIR/load.csv"
 ha_kamailio_start kam1 || { tap_not_ok "the proxy starts"; exit 1; }
-# Callers that talk for a while: the proxy holds their calls across the failover.
-talk() { sed "s/<pause milliseconds=\"200\"\/>/<pause milliseconds=\"$1\"\/>/" tests/sipp/caller_uac.xml >"$STACK_DIR/talk_$1.xml"; echo "$STACK_DIR/talk_$1.xml"; }
+# Callers that talk for a while (TALK ms in all): the proxy holds their calls across the
+# failover. The caller waits up to 100 ms for a late 180, then pauses for the rest; a scenario
+# without that pause fails here rather than talking 200 ms.
+talk() {
+	grep -q '<pause milliseconds="100"/>' tests/sipp/caller_uac.xml || { echo "caller_uac.xml has no 100 ms pause" >&2; return 1; }
+	sed "s/<pause milliseconds=\"100\"\/>/<pause milliseconds=\"$(($1 - 100))\"\/>/" tests/sipp/caller_uac.xml >"$STACK_DIR/talk_$1.xml"
+	echo "$STACK_DIR/talk_$1.xml"
+}
 live() { psql -XAtc "SELECT count(*) FROM ccroute.agent_state WHERE state = 'on_call'"; }
 
 # Before the lag: 2 calls answered (the standby has them), ending during the lag.

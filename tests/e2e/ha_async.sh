@@ -28,18 +28,18 @@ SQL
 psql -X -q -o /dev/null -U dba -c "SELECT ccroute.add_did('lag', '+81355501111', 'all')"
 printf 'SEQUENTIAL\n+81355501111;+819055501111;\n' >"$STACK_DIR/load.csv"
 ha_kamailio_start kam1 || { tap_not_ok "the proxy starts"; exit 1; }
-# Callers that talk for a while (TALK ms in all): the proxy holds their calls across the
-# failover. The caller waits up to 100 ms for a late 180, then pauses for the rest; a scenario
-# without that pause fails here rather than talking 200 ms.
+# Callers that talk for a while (3 s and 6 s in all): the proxy holds their calls across the
+# failover. The caller waits up to 100 ms for a late 180, then pauses 100 ms: that pause grows.
 talk() {
-	grep -q '<pause milliseconds="100"/>' tests/sipp/caller_uac.xml || { echo "caller_uac.xml has no 100 ms pause" >&2; return 1; }
 	sed "s/<pause milliseconds=\"100\"\/>/<pause milliseconds=\"$(($1 - 100))\"\/>/" tests/sipp/caller_uac.xml >"$STACK_DIR/talk_$1.xml"
-	echo "$STACK_DIR/talk_$1.xml"
+	grep -q "<pause milliseconds=\"$(($1 - 100))\"/>" "$STACK_DIR/talk_$1.xml" && echo "$STACK_DIR/talk_$1.xml"
 }
+talk_3s=$(talk 3000) && talk_6s=$(talk 6000) ||
+	{ tap_not_ok "the long callers are made from caller_uac.xml (its 100 ms pause)"; exit 1; }
 live() { psql -XAtc "SELECT count(*) FROM ccroute.agent_state WHERE state = 'on_call'"; }
 
 # Before the lag: 2 calls answered (the standby has them), ending during the lag.
-HA_CALLER_SCENARIO=$(talk 3000) ha_caller_start before kam1 10 2
+HA_CALLER_SCENARIO=$talk_3s ha_caller_start before kam1 10 2
 sleep 1
 check_eq "two agents are on a call, on the standby too" "2 2" \
 	"$(live) $(ha_psql pg2 -Atc "SELECT count(*) FROM ccroute.agent_state WHERE state = 'on_call'")"
@@ -51,7 +51,7 @@ t=$(ha_now_ms)
 ha_caller_start short kam1 10 2
 ha_caller_wait short
 check_le "asynchronous: calls complete while the standby lags ($(($(ha_now_ms) - t)) ms)" 3000 $(($(ha_now_ms) - t))
-HA_CALLER_SCENARIO=$(talk 6000) ha_caller_start during kam1 10 3
+HA_CALLER_SCENARIO=$talk_6s ha_caller_start during kam1 10 3
 ha_caller_wait before
 sleep 0.5
 check_eq "on the primary: the first two calls ended, three others are going on" "3|4" \

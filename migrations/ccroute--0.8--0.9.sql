@@ -12,10 +12,10 @@ ALTER TABLE ccroute.live_call SET (fillfactor = 50);
 
 -- ANALYZE sorted every sampled call's explanation and facts (jsonb comparisons) to find their
 -- most common values: 6% of the database's CPU under load (perf -a by hand during a make
--- bench step), for statistics no plan uses (no query filters on a whole explanation or a whole set of facts; a filter on
--- one fact, facts->>'x', needs statistics on that expression, which these are not). On the
--- parent of the history's partitions it reaches every partition, and each month's new
--- partition copies it (below).
+-- bench step), for statistics no plan uses (no query filters on a whole explanation or a
+-- whole set of facts; a filter on one fact, facts->>'x', needs statistics on that
+-- expression, which these are not). On the parent of the history's partitions it reaches
+-- every partition, and each month's new partition copies it (below).
 ALTER TABLE ccroute.call_history ALTER COLUMN explanation SET STATISTICS 0,
                                  ALTER COLUMN facts SET STATISTICS 0;
 ALTER TABLE ccroute.live_call ALTER COLUMN explanation SET STATISTICS 0,
